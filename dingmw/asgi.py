@@ -1,0 +1,132 @@
+"""`ASGIMiddleware`: the core under any ASGI app (Starlette, FastAPI, Django ASGI, ...).
+
+A thin translator: scope → `WebRequest`, the core's decision → the wrapped
+app (with the identity in the scope) or a response. Non-HTTP scopes
+(lifespan) pass straight through; a websocket to a protected path without a
+session is refused before it is accepted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import httpx
+
+from .config import Settings
+from .core.drive import AsyncRunner
+from .core.effects import Flow
+from .core.flow import Core
+from .core.http import WebRequest, WebResponse
+from .core.outcome import Exchange, Forward
+from .identity import ANONYMOUS_AUTH, ANONYMOUS_USER, AUTHENTICATED, IDENTITY_KEY, DingTalkUser
+from .rendering import render
+from .stores import AsyncStore, open_stores
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
+
+
+def request_from_scope(scope: Scope) -> WebRequest:
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        if name in headers:
+            value = headers[name] + ("; " if name == "cookie" else ", ") + value
+        headers[name] = value
+    host = headers.get("host")
+    if not host:
+        server = scope.get("server")
+        host = f"{server[0]}:{server[1]}" if server else "localhost"
+    root_path: str = scope.get("root_path", "")
+    path: str = scope["path"]
+    if root_path and path.startswith(root_path):
+        path = path[len(root_path) :] or "/"
+    return WebRequest(
+        method=scope.get("method", "GET"),
+        scheme=_SCHEMES.get(scope.get("scheme", "http"), "http"),
+        host=host,
+        root_path=root_path,
+        path=path,
+        query_string=scope.get("query_string", b"").decode("latin-1"),
+        headers=headers,
+    )
+
+
+async def send_response(response: WebResponse, send: Send, *, head: bool = False) -> None:
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+    headers.append((b"content-length", str(len(response.body)).encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head else response.body})
+
+
+class ASGIMiddleware:
+    """Put DingTalk login in front of an ASGI app.
+
+    `settings=None` reads `DINGMW_*` from the environment. For tests and
+    custom networking pass `transport=` (an `httpx.AsyncBaseTransport`, such
+    as `dingmw.testing.FakeDingTalk().transport()`) or a ready `client=`.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        client: httpx.AsyncClient | None = None,
+        store: AsyncStore | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.app = app
+        self.settings = settings if settings is not None else Settings.from_env()
+        self.core = Core(self.settings, render=render, clock=clock)
+        self.store = store if store is not None else open_stores(self.settings.store_url)[1]
+        self._transport = transport
+        self._client = client
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
+            await self.app(scope, receive, send)
+            return
+        decision = self.core.decide(request_from_scope(scope))
+        if isinstance(decision, Forward):
+            identity = decision.identity
+            scope[IDENTITY_KEY] = identity
+            if identity is None:
+                scope["user"] = ANONYMOUS_USER
+                scope["auth"] = ANONYMOUS_AUTH
+            else:
+                scope["user"] = DingTalkUser(identity)
+                scope["auth"] = AUTHENTICATED
+            await self.app(scope, receive, send)
+            return
+        if kind == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        if isinstance(decision, Exchange):
+            response = await self.exchange(decision.flow)
+        else:
+            response = decision.response
+        await send_response(response, send, head=scope.get("method") == "HEAD")
+
+    async def exchange(self, flow: Flow[WebResponse]) -> WebResponse:
+        """Run a flow with an `httpx.AsyncClient` and the async store."""
+        if self._client is not None:
+            return await AsyncRunner(self._client, self.store).run(flow)
+        if self._transport is not None:
+            # The transport belongs to the caller: do not close it with the client.
+            client = httpx.AsyncClient(
+                transport=self._transport, timeout=self.settings.http_timeout
+            )
+            return await AsyncRunner(client, self.store).run(flow)
+        async with httpx.AsyncClient(timeout=self.settings.http_timeout) as client:
+            return await AsyncRunner(client, self.store).run(flow)

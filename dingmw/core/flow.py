@@ -1,0 +1,316 @@
+"""The login machine: every routing and transition decision, for ASGI and WSGI alike.
+
+`Core.decide(request)` answers one of three things (see `core.outcome`):
+
+* `Forward(identity)`: call the wrapped app (the hot path: one cookie
+  lookup, a cached HMAC check, no response header added);
+* `Respond(response)`: a page, a redirect, a 401, decided without I/O;
+* `Exchange(flow)`: a callback, whose flow a driver runs (state use,
+  DingTalk calls, allow-lists) to get the response.
+
+Route table (under `DINGMW_PATH_PREFIX`), see `core.routes.ROUTES`:
+
+    GET  /login      login page; sets a pending-login cookie (`core.state`)
+    GET  /callback   state check → Exchange(provider code → identity → session)
+    GET|POST /logout clear the session → 302 `next` or /
+    GET  /me         identity JSON or 401
+    GET  /auth       204 + X-DingTalk-* headers or 401 (nginx auth_request)
+
+Errors never escape as tracebacks: every `LoginError` becomes a page (or JSON
+for non-browser clients) with the error's status.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from ..config import Settings
+from ..errors import BadRequestError, ForbiddenError, LoginError
+from ..identity import Identity
+from ..providers import Provider, make_provider
+from .effects import Flow
+from .http import Headers, WebRequest, WebResponse
+from .outcome import Decision, Exchange, Forward, Respond
+from .redirects import external_base, is_https, safe_next
+from .routes import PublicPaths, Route, own_route, wants_html
+from .session import Sessions
+from .state import LoginStates, PendingLogin
+
+log = logging.getLogger("dingmw")
+
+HTML = ("content-type", "text/html; charset=utf-8")
+JSON = ("content-type", "application/json")
+NO_STORE = ("cache-control", "no-store")
+PAGE_HEADERS: Headers = (
+    HTML,
+    NO_STORE,
+    ("x-frame-options", "DENY"),
+    ("content-security-policy", "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"),
+    ("x-content-type-options", "nosniff"),
+)
+
+
+class Renderer(Protocol):
+    def __call__(self, template: str, lang: str, context: Mapping[str, Any]) -> str: ...
+
+
+def choose_language(accept_language: str) -> str:
+    """`zh` or `en`, whichever the browser prefers (English when it names neither)."""
+    best, best_q = "en", -1.0
+    for index, item in enumerate(accept_language.split(",")):
+        tag, _, params = item.strip().partition(";")
+        tag = tag.strip().lower()
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        q -= index * 1e-6
+        lang = "zh" if tag.startswith("zh") else "en" if tag.startswith("en") else None
+        if lang and q > best_q:
+            best, best_q = lang, q
+    return best
+
+
+def json_response(status: int, data: Mapping[str, Any], headers: Headers = ()) -> WebResponse:
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return WebResponse(status=status, headers=(JSON, NO_STORE, *headers), body=body)
+
+
+class Core:
+    """The decisions of one middleware (or hub) instance; pure apart from the clock."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        render: Renderer,
+        clock: Callable[[], float] = time.time,
+        provider: Provider | None = None,
+    ) -> None:
+        self.settings = settings
+        self.render = render
+        self.clock = clock
+        self.prefix = settings.path_prefix
+        self.public = PublicPaths(settings.public_paths)
+        self.sessions = Sessions(
+            secret_keys=settings.secret_keys,
+            cookie_name=settings.cookie_name,
+            max_age=settings.session_max_age,
+            path="/",
+            domain=settings.cookie_domain,
+            clock=clock,
+        )
+        self.states = LoginStates(
+            secret_keys=settings.secret_keys,
+            cookie_prefix=f"{settings.cookie_name}_state_",
+            max_age=settings.state_max_age,
+            domain=None,
+            clock=clock,
+        )
+        self.provider = provider or make_provider(settings, clock)
+        self._handlers: dict[Route, Callable[[WebRequest], Decision]] = {
+            Route.LOGIN: self._login,
+            Route.CALLBACK: self._callback,
+            Route.LOGOUT: self._logout,
+            Route.ME: self._me,
+            Route.AUTH: self._auth,
+        }
+
+    # The entry point ------------------------------------------------------
+
+    def decide(self, req: WebRequest) -> Decision:
+        own = own_route(req.path, self.prefix)
+        if own is None:
+            identity = self.sessions.load(req.headers.get("cookie", ""))
+            if identity is not None or self.public.match(req.path):
+                return Forward(identity)
+            return Respond(self.login_required(req))
+        route, methods = own
+        handler = self._handlers.get(route)
+        if handler is None:
+            return Respond(self.error(req, BadRequestError("not_found"), status=404))
+        if req.method not in methods:
+            return Respond(
+                self.error(
+                    req,
+                    BadRequestError("method_not_allowed"),
+                    status=405,
+                    headers=(("allow", ", ".join(sorted(methods))),),
+                )
+            )
+        try:
+            return handler(req)
+        except LoginError as exc:
+            return Respond(self.error(req, exc))
+
+    def identity(self, req: WebRequest) -> Identity | None:
+        return self.sessions.load(req.headers.get("cookie", ""))
+
+    # Shared pieces ----------------------------------------------------------
+
+    def own_url(self, req: WebRequest, route: str) -> str:
+        """A path-absolute URL of one of the middleware's routes."""
+        return f"{req.root_path}{self.prefix}/{route}"
+
+    def login_url(self, req: WebRequest) -> str:
+        target = req.root_path + req.path + (f"?{req.query_string}" if req.query_string else "")
+        next_path = safe_next(target) or "/"
+        return f"{self.own_url(req, 'login')}?next={quote(next_path, safe='/')}"
+
+    def login_required(self, req: WebRequest) -> WebResponse:
+        login_url = self.login_url(req)
+        if wants_html(req.method, req.headers.get("accept", "")):
+            return WebResponse(status=302, headers=(("location", login_url), NO_STORE))
+        return json_response(401, {"error": "login_required", "login_url": login_url})
+
+    def language(self, req: WebRequest) -> str:
+        return choose_language(req.headers.get("accept-language", ""))
+
+    def error(
+        self, req: WebRequest, exc: LoginError, *, status: int | None = None, headers: Headers = ()
+    ) -> WebResponse:
+        status = status or exc.status
+        if exc.status >= 500:
+            log.warning("dingmw: %s (%s)", exc.reason, exc)
+        accept = req.headers.get("accept", "")
+        if accept and "text/html" not in accept and "*/*" not in accept:
+            data: dict[str, Any] = {"error": exc.reason}
+            if exc.detail:
+                data["detail"] = exc.detail
+            data.update(exc.params)
+            return json_response(status, data, headers)
+        page = self.render(
+            "error.html",
+            self.language(req),
+            {
+                "status": status,
+                "reason": exc.reason,
+                "detail": exc.detail,
+                "params": exc.params,
+                "login_url": self.own_url(req, "login"),
+                "home_url": (req.root_path or "") + "/",
+            },
+        )
+        return WebResponse(status=status, headers=(*PAGE_HEADERS, *headers), body=page.encode())
+
+    def redirect_uri(self, req: WebRequest) -> str:
+        return f"{external_base(req, self.settings)}{self.prefix}/callback"
+
+    def state_cookie_path(self, req: WebRequest) -> str:
+        return f"{req.root_path}{self.prefix}/"
+
+    # Routes -------------------------------------------------------------------
+
+    def _login(self, req: WebRequest) -> Decision:
+        query = req.query()
+        next_path = safe_next(query.get("next")) or "/"
+        if self.identity(req) is not None and not query.get("switch"):
+            return Respond(WebResponse(status=302, headers=(("location", next_path), NO_STORE)))
+        secure = is_https(req, self.settings)
+        redirect_uri = self.redirect_uri(req)
+        state, cookies = self.states.begin(
+            next_path, cookies=req.cookies(), path=self.state_cookie_path(req), secure=secure
+        )
+        widget = self.provider.widget(state=state, redirect_uri=redirect_uri)
+        config = {
+            "flow": self.settings.flow,
+            "state": state,
+            "login_origin": widget.login_origin,
+            "authorize_url": widget.authorize_url,
+            "widget": widget.widget,
+            "script_url": widget.script_url,
+            "redirect_uri": redirect_uri,
+            **widget.extra,
+        }
+        page = self.render(
+            "login.html",
+            self.language(req),
+            {"config": config, "next": next_path, "script_url": widget.script_url},
+        )
+        headers = (*PAGE_HEADERS, *(("set-cookie", c) for c in cookies))
+        return Respond(WebResponse(status=200, headers=headers, body=page.encode()))
+
+    def _callback(self, req: WebRequest) -> Decision:
+        query = req.query()
+        cookies = req.cookies()
+        secure = is_https(req, self.settings)
+        path = self.state_cookie_path(req)
+        if "error" in query:
+            state_cookie = self.states.cookie_name(query.get("state") or "-")
+            clear = (
+                (("set-cookie", self.states.forget(state_cookie, path=path, secure=secure)),)
+                if state_cookie in cookies
+                else ()
+            )
+            refused = BadRequestError("dingtalk_denied", query["error"][:200])
+            return Respond(self.error(req, refused, headers=clear))
+        pending = self.states.check(query.get("state"), cookies)
+        code = self.provider.code_from(query)
+        forget = ("set-cookie", self.states.forget(pending.cookie_name, path=path, secure=secure))
+        if not code:
+            return Respond(self.error(req, BadRequestError("code_missing"), headers=(forget,)))
+        return Exchange(self._complete(req, pending, code, secure, forget))
+
+    def _complete(
+        self,
+        req: WebRequest,
+        pending: PendingLogin,
+        code: str,
+        secure: bool,
+        forget: tuple[str, str],
+    ) -> Flow[WebResponse]:
+        try:
+            yield from self.states.consume(pending)
+            identity = yield from self.provider.exchange(code, redirect_uri=self.redirect_uri(req))
+            self.admit(identity)
+        except LoginError as exc:
+            log.info("dingmw: login failed: %s", exc.reason)
+            return self.error(req, exc, headers=(forget,))
+        log.info("dingmw: login unionid=%s userid=%s", identity.unionid, identity.userid or "-")
+        session = self.sessions.issue(identity, secure=secure)
+        return WebResponse(
+            status=302,
+            headers=(("location", pending.next_path), NO_STORE, forget, ("set-cookie", session)),
+        )
+
+    def admit(self, identity: Identity) -> None:
+        """Apply the allow-lists; `ForbiddenError` names who was refused."""
+        s = self.settings
+        who = {"who": identity.display_name, "unionid": identity.unionid}
+        if s.allowed_corp_ids and identity.corp_id not in s.allowed_corp_ids:
+            raise ForbiddenError("corp_not_allowed", **who)
+        if s.allowed_users and not ({identity.unionid, identity.userid} & s.allowed_users):
+            raise ForbiddenError("user_not_allowed", **who)
+        if s.allowed_dept_ids and not (set(identity.dept_ids) & s.allowed_dept_ids):
+            raise ForbiddenError("dept_not_allowed", **who)
+
+    def _logout(self, req: WebRequest) -> Decision:
+        target = safe_next(req.query().get("next")) or f"{req.root_path}/"
+        clear = self.sessions.clear(secure=is_https(req, self.settings))
+        return Respond(
+            WebResponse(status=302, headers=(("location", target), NO_STORE, ("set-cookie", clear)))
+        )
+
+    def _me(self, req: WebRequest) -> Decision:
+        identity = self.identity(req)
+        if identity is None:
+            login_url = self.own_url(req, "login")
+            return Respond(json_response(401, {"error": "login_required", "login_url": login_url}))
+        return Respond(json_response(200, identity.to_dict()))
+
+    def _auth(self, req: WebRequest) -> Decision:
+        identity = self.identity(req)
+        if identity is None:
+            login_url = self.own_url(req, "login")
+            return Respond(json_response(401, {"error": "login_required", "login_url": login_url}))
+        headers: list[tuple[str, str]] = [("x-dingtalk-unionid", identity.unionid), NO_STORE]
+        if identity.userid:
+            headers.append(("x-dingtalk-userid", identity.userid))
+        return Respond(WebResponse(status=204, headers=tuple(headers)))

@@ -1,0 +1,34 @@
+"""What the core tells an adapter to do with a request."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TypeAlias
+
+from ..identity import Identity
+from .effects import Flow
+from .http import WebResponse
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Forward:
+    """Call the wrapped app; `identity` is None for an anonymous request to a public path."""
+
+    identity: Identity | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Respond:
+    """Send `response` and do not call the wrapped app."""
+
+    response: WebResponse
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Exchange:
+    """Run `flow` with a driver (DingTalk calls, store operations), then send its response."""
+
+    flow: Flow[WebResponse]
+
+
+Decision: TypeAlias = Forward | Respond | Exchange

@@ -1,0 +1,88 @@
+"""Where a browser may be sent, and the public URL of this site.
+
+`safe_next()` accepts same-site paths only. It rejects anything a browser
+could read as another host: `//host`, `/\\host`, `https:…`, control
+characters and backslashes, also when they hide behind percent-encoding.
+
+`external_base()` is the public base URL used for `redirect_uri`:
+`DINGMW_BASE_URL` when set, else the request's scheme, host and root path.
+`X-Forwarded-Proto/Host/Prefix` count only with `DINGMW_TRUST_PROXY=1`.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote, urlsplit
+
+from ..config import Settings
+from ..errors import BadRequestError
+from .http import WebRequest
+
+MAX_NEXT_LENGTH = 2048
+_HOST_RE = re.compile(r"^(?:[A-Za-z0-9\-._~]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
+_PREFIX_RE = re.compile(r"^(?:/[A-Za-z0-9\-._~%!$&'()*+,;=:@]+)*$")
+
+
+def _looks_offsite(path: str) -> bool:
+    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in path) or "\\" in path:
+        return True
+    if not path.startswith("/") or path.startswith("//"):
+        return True
+    parts = urlsplit(path)
+    return bool(parts.scheme or parts.netloc)
+
+
+def safe_next(raw: str | None) -> str | None:
+    """`raw` when it is a same-site path (with optional query), else None."""
+    if not raw or len(raw) > MAX_NEXT_LENGTH:
+        return None
+    if "#" in raw:
+        raw = raw.split("#", 1)[0]
+    decoded = raw
+    for _ in range(3):
+        if _looks_offsite(decoded):
+            return None
+        undone = unquote(decoded)
+        if undone == decoded:
+            break
+        decoded = undone
+    else:
+        return None
+    return raw
+
+
+def _first(value: str) -> str:
+    return value.split(",", 1)[0].strip()
+
+
+def external_base(req: WebRequest, settings: Settings) -> str:
+    """The public base URL (scheme://host/root_path, no trailing slash)."""
+    if settings.base_url:
+        return settings.base_url
+    scheme, host, prefix = req.scheme, req.host, req.root_path
+    if settings.trust_proxy:
+        headers = req.headers
+        scheme = _first(headers.get("x-forwarded-proto", "")) or scheme
+        host = _first(headers.get("x-forwarded-host", "")) or host
+        prefix = _first(headers.get("x-forwarded-prefix", "")).rstrip("/") or prefix
+    scheme = scheme.lower()
+    if scheme not in ("http", "https"):
+        raise BadRequestError("bad_forwarded", "X-Forwarded-Proto must be http or https")
+    if not host or not _HOST_RE.match(host):
+        raise BadRequestError("bad_host", "the Host header is not a valid host name")
+    if prefix and not _PREFIX_RE.match(prefix):
+        raise BadRequestError("bad_forwarded", "X-Forwarded-Prefix is not a valid path")
+    return f"{scheme}://{host}{prefix}"
+
+
+def is_https(req: WebRequest, settings: Settings) -> bool:
+    """Whether the browser reached us over https (for `DINGMW_COOKIE_SECURE=auto`)."""
+    if settings.cookie_secure != "auto":
+        return settings.cookie_secure == "true"
+    if settings.base_url:
+        return settings.base_url.startswith("https://")
+    if settings.trust_proxy:
+        forwarded = _first(req.headers.get("x-forwarded-proto", ""))
+        if forwarded:
+            return forwarded.lower() == "https"
+    return req.scheme == "https"

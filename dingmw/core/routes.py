@@ -1,0 +1,82 @@
+"""The routing charter: which requests are the middleware's, public, or protected.
+
+Rule 1: paths under `DINGMW_PATH_PREFIX` belong to the middleware; the route
+table below maps the rest of the path to a `Route` (unknown ones are 404).
+
+Rule 2: `DINGMW_PUBLIC_PATHS` patterns match the path only (never the query).
+A pattern is an exact path (`/health`) or ends in `*` (`/static/*` matches
+`/static/` and everything below). A path with `.`/`..` segments or `//` is
+never public, so a framework that normalises paths cannot be tricked into
+serving a protected page through a public prefix.
+
+Rule 3: everything else is protected. Without a session, a browser navigation
+(GET/HEAD accepting `text/html`) is redirected to the login page; anything
+else gets 401 JSON.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+
+
+class Route(enum.Enum):
+    LOGIN = "login"
+    CALLBACK = "callback"
+    LOGOUT = "logout"
+    ME = "me"
+    AUTH = "auth"
+    NOT_FOUND = "not_found"
+    APP = "app"
+
+
+ROUTES: dict[str, tuple[Route, frozenset[str]]] = {
+    "/login": (Route.LOGIN, frozenset({"GET", "HEAD"})),
+    "/callback": (Route.CALLBACK, frozenset({"GET", "HEAD"})),
+    "/logout": (Route.LOGOUT, frozenset({"GET", "HEAD", "POST"})),
+    "/me": (Route.ME, frozenset({"GET", "HEAD"})),
+    "/auth": (Route.AUTH, frozenset({"GET", "HEAD"})),
+}
+
+_DOT_SEGMENT = re.compile(r"(?:^|/)\.{1,2}(?:/|$)")
+
+
+def own_route(path: str, prefix: str) -> tuple[Route, frozenset[str]] | None:
+    """The middleware route of `path`, or None when the path is the app's."""
+    if not path.startswith(prefix):
+        return None
+    rest = path[len(prefix) :]
+    if rest and rest[0] != "/":
+        return None
+    return ROUTES.get(rest, (Route.NOT_FOUND, frozenset()))
+
+
+class PublicPaths:
+    """Compiled `DINGMW_PUBLIC_PATHS` patterns."""
+
+    __slots__ = ("_exact", "_prefixes")
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        exact: set[str] = set()
+        prefixes: list[str] = []
+        for pattern in patterns:
+            if pattern.endswith("*"):
+                prefixes.append(pattern[:-1])
+            else:
+                exact.add(pattern)
+        self._exact = frozenset(exact)
+        self._prefixes = tuple(prefixes)
+
+    def __bool__(self) -> bool:
+        return bool(self._exact or self._prefixes)
+
+    def match(self, path: str) -> bool:
+        if not (path in self._exact or path.startswith(self._prefixes)):
+            return False
+        return "//" not in path and not _DOT_SEGMENT.search(path)
+
+
+def wants_html(method: str, accept: str) -> bool:
+    """A browser navigation: GET/HEAD that accepts HTML."""
+    return method in ("GET", "HEAD") and "text/html" in accept

@@ -1,0 +1,57 @@
+"""Login flows as providers: one module per `DINGMW_FLOW`, no `if flow ==` in the core.
+
+A provider turns settings into what the login page needs (`LoginWidget`) and
+a callback's code into an `Identity` (`exchange`, a sub-flow of effects).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from ..config import Settings
+from ..core.effects import Flow
+from ..identity import Identity
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class LoginWidget:
+    """What the login page shows.
+
+    `widget` is `dtframe` (oauth2), `ddlogin` (sns, bycode) or `redirect`.
+    """
+
+    widget: str
+    authorize_url: str
+    script_url: str | None
+    login_origin: str
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+class Provider(Protocol):
+    flow: str
+
+    def widget(self, *, state: str, redirect_uri: str) -> LoginWidget: ...
+
+    def code_from(self, params: Mapping[str, str]) -> str | None: ...
+
+    def exchange(self, code: str, *, redirect_uri: str) -> Flow[Identity]: ...
+
+
+def make_provider(settings: Settings, clock: Callable[[], float]) -> Provider:
+    from .bycode import BycodeProvider
+    from .oauth2 import OAuth2Provider
+    from .sns import SnsProvider
+
+    factories: dict[str, Callable[[Settings, Callable[[], float]], Provider]] = {
+        "oauth2": OAuth2Provider,
+        "sns": SnsProvider,
+        "bycode": BycodeProvider,
+    }
+    factory = factories.get(settings.flow)
+    if factory is None:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"DINGMW_FLOW={settings.flow} is not available in this version")
+    return factory(settings, clock)

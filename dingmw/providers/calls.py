@@ -1,0 +1,152 @@
+"""Calling DingTalk: building requests and reading replies, errors included.
+
+DingTalk has two API styles (dingtalk-api.md §0):
+
+* `oapi` (oapi.dingtalk.com): HTTP 200 with `errcode` (0 = ok) and `errmsg`;
+  topapi wraps token errors as `errcode 88` + `sub_code`. Doc examples write
+  some numbers as strings, so numbers are read leniently.
+* `api` (api.dingtalk.com v1.0): 2xx with a camelCase body, or 4xx/5xx with
+  `{"code", "message", "requestid"}`.
+
+Every failure becomes an `UpstreamError` that names the call, with DingTalk's
+own code and message (never a secret) so the 502 page can say what failed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Generator, Mapping
+from typing import Any
+
+import httpx
+
+from ..core.effects import CALL_EXTENSION, Effect, Flow, Reply, http, memo, store_delete
+from ..errors import UpstreamError
+
+# errcodes meaning "this app token is bad or expired": refresh once and retry.
+TOKEN_ERRCODES = frozenset({40001, 40014, 42001})
+
+
+class DingTalkError(UpstreamError):
+    """DingTalk answered, with an error code."""
+
+    def __init__(self, call: str, code: str, message: str, *, sub_code: str = "") -> None:
+        shown = f"{code}/{sub_code}" if sub_code else code
+        super().__init__(call, f"DingTalk error {shown}: {message}".strip())
+        self.code = code
+        self.sub_code = sub_code
+        self.message = message
+
+    @property
+    def token_invalid(self) -> bool:
+        for candidate in (self.code, self.sub_code):
+            number = as_int(candidate)
+            if number in TOKEN_ERRCODES:
+                return True
+        return self.code == "88" and self.sub_code == "40000"
+
+
+def as_int(value: object) -> int | None:
+    """DingTalk numbers, which sometimes arrive as strings."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def as_str(value: object) -> str | None:
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def build(
+    call: str,
+    method: str,
+    url: str,
+    *,
+    timeout: float,
+    params: Mapping[str, str] | None = None,
+    json_body: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> httpx.Request:
+    """An outbound request tagged with the call's name (for error messages) and a timeout."""
+    return httpx.Request(
+        method,
+        url,
+        params=params,
+        json=json_body,
+        headers={"accept": "application/json", **(headers or {})},
+        extensions={
+            CALL_EXTENSION: call,
+            "timeout": httpx.Timeout(timeout).as_dict(),
+        },
+    )
+
+
+def _json(call: str, response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = json.loads(response.content)
+    except ValueError:
+        raise UpstreamError(call, f"HTTP {response.status_code}, body is not JSON") from None
+    if not isinstance(data, dict):
+        raise UpstreamError(call, "the JSON body is not an object")
+    return data
+
+
+def oapi(call: str, request: httpx.Request) -> Generator[Effect, Reply, dict[str, Any]]:
+    """Send an oapi request; its JSON body when `errcode` is 0, else `DingTalkError`."""
+    response = yield from http(request)
+    if response.status_code != 200:
+        raise UpstreamError(call, f"HTTP {response.status_code}")
+    data = _json(call, response)
+    errcode = as_int(data.get("errcode", 0))
+    if errcode is None:
+        raise UpstreamError(call, "errcode is not a number")
+    if errcode != 0:
+        raise DingTalkError(
+            call,
+            str(errcode),
+            str(data.get("errmsg") or ""),
+            sub_code=str(data.get("sub_code") or ""),
+        )
+    return data
+
+
+def api(call: str, request: httpx.Request) -> Generator[Effect, Reply, dict[str, Any]]:
+    """Send an api.dingtalk.com request; its JSON body on 2xx, else `DingTalkError`."""
+    response = yield from http(request)
+    if response.is_success:
+        return _json(call, response)
+    try:
+        data = json.loads(response.content)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and data.get("code"):
+        raise DingTalkError(call, str(data["code"]), str(data.get("message") or ""))
+    raise UpstreamError(call, f"HTTP {response.status_code}")
+
+
+def with_app_token(
+    cache_key: str,
+    fetch: Callable[[], Flow[tuple[str, float]]],
+    call: Callable[[str], Flow[dict[str, Any]]],
+) -> Generator[Effect, Reply, dict[str, Any]]:
+    """Run `call(token)` with a cached app token; refresh it once if DingTalk calls it invalid."""
+    token = yield from memo(cache_key, fetch)
+    try:
+        return (yield from call(token))
+    except DingTalkError as exc:
+        if not exc.token_invalid:
+            raise
+    yield from store_delete(cache_key)
+    token = yield from memo(cache_key, fetch)
+    return (yield from call(token))

@@ -1,0 +1,144 @@
+"""DINGMW_FLOW=sns: the legacy QR login of seed 001 (dingtalk-api.md §1).
+
+Browser: ddLogin.js draws the QR in an iframe from `{LOGIN}`; after the scan
+the frame posts a `loginTmpCode` and the login page navigates to the
+`sns_authorize` URL with `&loginTmpCode=` appended. Callback: `code`.
+Server: `sns/gettoken` (the app token, cached) → `sns/get_persistent_code`
+→ `sns/get_sns_token` → `sns/getuserinfo`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from ..config import Settings
+from ..core.effects import Flow
+from ..errors import UpstreamError
+from ..identity import Identity
+from . import LoginWidget
+from .calls import as_str, build, oapi, with_app_token
+
+GETTOKEN_CALL = "sns/gettoken"
+PERSISTENT_CALL = "sns/get_persistent_code"
+SNS_TOKEN_CALL = "sns/get_sns_token"  # noqa: S105  # a call name, not a secret
+USERINFO_CALL = "sns/getuserinfo"
+# sns/gettoken returns no expires_in; tokens live 7200 s (dingtalk-api.md §1.3).
+SNS_TOKEN_LIFETIME = 7200
+TOKEN_MARGIN = 300
+
+
+def sns_authorize_url(settings: Settings, *, state: str, redirect_uri: str) -> str:
+    query = urlencode(
+        {
+            "appid": settings.app_key,
+            "response_type": "code",
+            "scope": "snsapi_login",
+            "state": state,
+            "redirect_uri": redirect_uri,
+        },
+        quote_via=quote,
+    )
+    return f"{settings.oapi_url}/connect/oauth2/sns_authorize?{query}"
+
+
+def ddlogin_widget(settings: Settings, *, state: str, redirect_uri: str) -> LoginWidget:
+    return LoginWidget(
+        widget="ddlogin",
+        authorize_url=sns_authorize_url(settings, state=state, redirect_uri=redirect_uri),
+        script_url=settings.widget_script_url,
+        login_origin=settings.login_origin,
+    )
+
+
+def identity_from_user_info(call: str, user_info: object, flow: str) -> Identity:
+    if not isinstance(user_info, dict):
+        raise UpstreamError(call, "the reply has no user_info")
+    unionid = as_str(user_info.get("unionid"))
+    if unionid is None:
+        raise UpstreamError(call, "user_info has no unionid")
+    return Identity(
+        unionid=unionid,
+        openid=as_str(user_info.get("openid")),
+        nick=as_str(user_info.get("nick")),
+        flow=flow,
+    )
+
+
+class SnsProvider:
+    flow = "sns"
+
+    def __init__(self, settings: Settings, clock: Callable[[], float]) -> None:
+        self._s = settings
+        self._token_key = f"apptoken:sns:{settings.app_key}"
+
+    def widget(self, *, state: str, redirect_uri: str) -> LoginWidget:
+        return ddlogin_widget(self._s, state=state, redirect_uri=redirect_uri)
+
+    def code_from(self, params: Mapping[str, str]) -> str | None:
+        return params.get("code") or None
+
+    def _fetch_token(self) -> Flow[tuple[str, float]]:
+        s = self._s
+        data = yield from oapi(
+            GETTOKEN_CALL,
+            build(
+                GETTOKEN_CALL,
+                "GET",
+                f"{s.oapi_url}/sns/gettoken",
+                timeout=s.http_timeout,
+                params={"appid": s.app_key, "appsecret": s.app_secret},
+            ),
+        )
+        token = as_str(data.get("access_token"))
+        if token is None:
+            raise UpstreamError(GETTOKEN_CALL, "the reply has no access_token")
+        return token, SNS_TOKEN_LIFETIME - TOKEN_MARGIN
+
+    def _post(self, call: str, path: str, body: dict[str, str]) -> Flow[dict[str, Any]]:
+        s = self._s
+
+        def send(token: str) -> Flow[dict[str, Any]]:
+            return oapi(
+                call,
+                build(
+                    call,
+                    "POST",
+                    f"{s.oapi_url}{path}",
+                    timeout=s.http_timeout,
+                    params={"access_token": token},
+                    json_body=body,
+                ),
+            )
+
+        return with_app_token(self._token_key, self._fetch_token, send)
+
+    def exchange(self, code: str, *, redirect_uri: str) -> Flow[Identity]:
+        s = self._s
+        persistent = yield from self._post(
+            PERSISTENT_CALL, "/sns/get_persistent_code", {"tmp_auth_code": code}
+        )
+        openid = as_str(persistent.get("openid"))
+        persistent_code = as_str(persistent.get("persistent_code"))
+        if openid is None or persistent_code is None:
+            raise UpstreamError(PERSISTENT_CALL, "the reply has no openid or persistent_code")
+        sns = yield from self._post(
+            SNS_TOKEN_CALL,
+            "/sns/get_sns_token",
+            {"openid": openid, "persistent_code": persistent_code},
+        )
+        sns_token = as_str(sns.get("sns_token"))
+        if sns_token is None:
+            raise UpstreamError(SNS_TOKEN_CALL, "the reply has no sns_token")
+        info = yield from oapi(
+            USERINFO_CALL,
+            build(
+                USERINFO_CALL,
+                "GET",
+                f"{s.oapi_url}/sns/getuserinfo",
+                timeout=s.http_timeout,
+                params={"sns_token": sns_token},
+            ),
+        )
+        return identity_from_user_info(USERINFO_CALL, info.get("user_info"), self.flow)

@@ -1,0 +1,120 @@
+"""Pages: Jinja2 templates (autoescaped) and their Chinese and English texts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import jinja2
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "en": {
+        "lang": "en",
+        "login_title": "Log in with DingTalk",
+        "login_hint": "Open the DingTalk app on your phone and scan the code.",
+        "login_fallback": "Can't scan? Log in on DingTalk's page instead",
+        "login_noscript": "This page needs JavaScript to show the QR code.",
+        "widget_missing": "The DingTalk login widget could not be loaded. Check your network "
+        "connection and reload the page, or use the link below.",
+        "widget_failed": "DingTalk reported a problem with the login widget:",
+        "error_title": "Login problem",
+        "try_again": "Start the login again",
+        "home": "Back to the home page",
+        "state_missing": "This login link is incomplete: it has no state. Please start again "
+        "from the site you wanted to use.",
+        "state_unknown": "This login was started in another browser or tab that has since been "
+        "closed, or it has expired. Please start again.",
+        "state_expired": "This login took too long and has expired. Please start again.",
+        "state_used": "This login link has already been used. Please start again.",
+        "code_missing": "DingTalk sent no authorization code back. Please start again.",
+        "dingtalk_denied": "DingTalk did not authorize the login (you may have declined it).",
+        "upstream": "DingTalk could not complete the login: the call {call} failed.",
+        "upstream_timeout": "DingTalk did not answer in time (call {call}). Please try again "
+        "in a moment.",
+        "clock_skew": "DingTalk rejected the login because this server's clock is wrong "
+        "(call {call}). The site's administrator must fix the server time.",
+        "corp_not_allowed": "You are logged in to DingTalk as {who}, but this site is only for "
+        "members of particular organisations.",
+        "user_not_allowed": "You are logged in to DingTalk as {who}, but your account is not on "
+        "this site's list of allowed people.",
+        "dept_not_allowed": "You are logged in to DingTalk as {who}, but your department does not "
+        "have access to this site.",
+        "not_member": "You are logged in to DingTalk as {who}, but you are not a member of this "
+        "organisation.",
+        "how_to_get_access": "To get access, ask the site's administrator and give them your "
+        "DingTalk ID: {unionid}",
+        "store_unavailable": "The login service is temporarily unavailable. Please try again in "
+        "a moment.",
+        "not_found": "There is no such page.",
+        "method_not_allowed": "This address does not accept that kind of request.",
+        "bad_host": "The request's host name is not valid.",
+        "bad_forwarded": "The proxy headers of this request are not valid.",
+        "bad_request": "The request is not valid.",
+        "technical_details": "Technical details",
+    },
+    "zh": {
+        "lang": "zh-CN",
+        "login_title": "钉钉登录",
+        "login_hint": "请使用手机钉钉扫描二维码登录。",
+        "login_fallback": "无法扫码？改用钉钉登录页面",
+        "login_noscript": "显示二维码需要启用 JavaScript。",
+        "widget_missing": "钉钉登录组件加载失败。请检查网络后刷新页面，或使用下方链接。",
+        "widget_failed": "钉钉登录组件报告了一个问题：",
+        "error_title": "登录出现问题",
+        "try_again": "重新登录",
+        "home": "返回首页",
+        "state_missing": "登录链接不完整（缺少 state）。请从要访问的网站重新开始登录。",
+        "state_unknown": "此次登录是在另一个浏览器或已关闭的标签页中发起的，或已过期。请重新登录。",
+        "state_expired": "登录耗时过长，已过期。请重新登录。",
+        "state_used": "此登录链接已被使用过。请重新登录。",
+        "code_missing": "钉钉没有返回授权码。请重新登录。",
+        "dingtalk_denied": "钉钉未授权此次登录（可能是您拒绝了授权）。",
+        "upstream": "钉钉未能完成登录：调用 {call} 失败。",
+        "upstream_timeout": "钉钉响应超时（调用 {call}）。请稍后重试。",
+        "clock_skew": "钉钉拒绝了登录，因为本服务器的时钟不准确（调用 {call}）。"
+        "请联系网站管理员校准服务器时间。",
+        "corp_not_allowed": "您已以 {who} 的身份登录钉钉，但本网站仅对特定组织的成员开放。",
+        "user_not_allowed": "您已以 {who} 的身份登录钉钉，但您的账号不在本网站的允许名单中。",
+        "dept_not_allowed": "您已以 {who} 的身份登录钉钉，但您所在的部门无权访问本网站。",
+        "not_member": "您已以 {who} 的身份登录钉钉，但您不是本组织的成员。",
+        "how_to_get_access": "如需访问，请联系网站管理员并提供您的钉钉 ID：{unionid}",
+        "store_unavailable": "登录服务暂时不可用，请稍后重试。",
+        "not_found": "页面不存在。",
+        "method_not_allowed": "此地址不接受该类型的请求。",
+        "bad_host": "请求的主机名无效。",
+        "bad_forwarded": "请求的代理头无效。",
+        "bad_request": "请求无效。",
+        "technical_details": "技术细节",
+    },
+}
+
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("dingmw", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def message(lang: str, key: str, params: Mapping[str, str]) -> str:
+    texts = MESSAGES.get(lang, MESSAGES["en"])
+    template = texts.get(key) or texts["bad_request"]
+    try:
+        return template.format(**params)
+    except (KeyError, IndexError, ValueError):
+        return template
+
+
+def render(template: str, lang: str, context: Mapping[str, Any]) -> str:
+    """Render a page in `lang` (`zh` or `en`); every value is autoescaped."""
+    texts = MESSAGES.get(lang, MESSAGES["en"])
+    page = _ENV.get_template(template)
+    extra: dict[str, Any] = {}
+    if "reason" in context:
+        params = {str(k): str(v) for k, v in dict(context.get("params") or {}).items()}
+        extra["message"] = message(lang, str(context["reason"]), params)
+        extra["access_hint"] = (
+            message(lang, "how_to_get_access", params) if "unionid" in params else ""
+        )
+    return page.render(t=texts, **context, **extra)

@@ -1,0 +1,49 @@
+"""Shared state behind one small interface, in memory or in Redis.
+
+Keys are namespaced (`dingmw:` + purpose) and always expire. The operations
+match the core's store effects: get, put (optionally only if absent), take
+(get and delete atomically), delete.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Store(Protocol):
+    """A synchronous store (the WSGI driver's)."""
+
+    def get(self, key: str) -> str | None: ...
+
+    def put(self, key: str, value: str, ttl: float, *, only_if_absent: bool = False) -> bool: ...
+
+    def take(self, key: str) -> str | None: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+class AsyncStore(Protocol):
+    """An asynchronous store (the ASGI driver's)."""
+
+    async def get(self, key: str) -> str | None: ...
+
+    async def put(
+        self, key: str, value: str, ttl: float, *, only_if_absent: bool = False
+    ) -> bool: ...
+
+    async def take(self, key: str) -> str | None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+
+def open_stores(url: str) -> tuple[Store, AsyncStore]:
+    """The (sync, async) pair of stores for `DINGMW_STORE_URL`."""
+    from ..errors import ConfigError
+    from .memory import MemoryStore
+
+    if url.startswith("memory://"):
+        memory = MemoryStore()
+        return memory, memory.aio()
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("DINGMW_STORE_URL=redis://... needs the Redis store, not yet available")
+    raise ConfigError("DINGMW_STORE_URL must be memory:// or redis://host:port/db")

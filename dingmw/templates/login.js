@@ -1,0 +1,62 @@
+(function () {
+  "use strict";
+  var cfg = JSON.parse(document.getElementById("dingmw-config").textContent);
+  var statusBox = document.getElementById("dingmw-status");
+  var done = false;
+
+  function go(url) {
+    if (done) { return; }
+    done = true;
+    window.location.assign(url);
+  }
+
+  function show(text) {
+    statusBox.textContent = text;
+    statusBox.hidden = false;
+  }
+
+  if (cfg.widget === "ddlogin") {
+    // Legacy QR (sns, bycode): the frame posts a plain-string loginTmpCode.
+    // Only messages from the configured login origin are accepted.
+    if (typeof window.DDLogin !== "function") { show(statusBox.dataset.widgetMissing); return; }
+    window.addEventListener("message", function (event) {
+      if (event.origin !== cfg.login_origin) { return; }
+      var code = event.data;
+      if (typeof code !== "string" || !/^[A-Za-z0-9_.~\-]{1,512}$/.test(code)) { return; }
+      go(cfg.authorize_url + "&loginTmpCode=" + encodeURIComponent(code));
+    }, false);
+    window.DDLogin({
+      id: "dingmw-qr",
+      goto: encodeURIComponent(cfg.authorize_url),
+      style: "border:none;background-color:#FFFFFF;",
+      width: "365",
+      height: "400"
+    });
+  } else if (cfg.widget === "dtframe") {
+    // Current QR (oauth2): DTFrameLogin checks the frame's origin and hands
+    // over the authCode; the callback URL is built here, never taken as given.
+    if (typeof window.DTFrameLogin !== "function") { show(statusBox.dataset.widgetMissing); return; }
+    window.DTFrameLogin(
+      { id: "dingmw-qr", width: 300, height: 300 },
+      {
+        redirect_uri: encodeURIComponent(cfg.redirect_uri),
+        client_id: cfg.client_id,
+        scope: cfg.scope,
+        response_type: "code",
+        prompt: "consent",
+        state: cfg.state
+      },
+      function (result) {
+        if (!result || typeof result.authCode !== "string" || !result.authCode) { return; }
+        var code = result.authCode;
+        try { code = decodeURIComponent(code); } catch (e) { /* keep it as given */ }
+        go(cfg.redirect_uri + "?authCode=" + encodeURIComponent(code) +
+           "&state=" + encodeURIComponent(cfg.state));
+      },
+      function (error) {
+        var text = typeof error === "string" ? error : (error && error.errorMsg) || "";
+        show(statusBox.dataset.widgetFailed + " " + text);
+      }
+    );
+  }
+})();

@@ -1,0 +1,126 @@
+"""`WSGIMiddleware`: the core under any WSGI app (Flask, Django, plain WSGI).
+
+A thin translator: environ → `WebRequest`, the core's decision → the
+wrapped app (with `dingtalk.identity` and `REMOTE_USER` in the environ) or a
+response.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from .config import Settings
+from .core.drive import SyncRunner
+from .core.effects import Flow
+from .core.flow import Core
+from .core.http import WebRequest, WebResponse
+from .core.outcome import Exchange, Forward
+from .identity import IDENTITY_KEY
+from .rendering import render
+from .stores import Store, open_stores
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+else:
+    StartResponse = WSGIApplication = WSGIEnvironment = Any
+
+_SPECIAL = {"CONTENT_TYPE": "content-type", "CONTENT_LENGTH": "content-length"}
+
+
+def request_from_environ(environ: WSGIEnvironment) -> WebRequest:
+    headers: dict[str, str] = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            headers[key[5:].replace("_", "-").lower()] = value
+        elif key in _SPECIAL and value:
+            headers[_SPECIAL[key]] = value
+    host = headers.get("host")
+    if not host:
+        host = f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
+    path = environ.get("PATH_INFO", "") or "/"
+    root_path = environ.get("SCRIPT_NAME", "")
+    return WebRequest(
+        method=environ.get("REQUEST_METHOD", "GET").upper(),
+        scheme=environ.get("wsgi.url_scheme", "http"),
+        host=host,
+        root_path=_unwsgi(root_path),
+        path=_unwsgi(path),
+        query_string=environ.get("QUERY_STRING", ""),
+        headers=headers,
+    )
+
+
+def _unwsgi(text: str) -> str:
+    """PEP 3333 strings are bytes decoded as latin-1; paths are UTF-8."""
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
+
+
+def start(response: WebResponse, start_response: StartResponse) -> list[bytes]:
+    headers = [*response.headers, ("content-length", str(len(response.body)))]
+    start_response(f"{response.status} {HTTPStatus(response.status).phrase}", headers)
+    return [response.body]
+
+
+class WSGIMiddleware:
+    """Put DingTalk login in front of a WSGI app.
+
+    `settings=None` reads `DINGMW_*` from the environment. For tests and
+    custom networking pass `transport=` (an `httpx.BaseTransport`, such as
+    `dingmw.testing.FakeDingTalk().transport()`) or a ready `client=`.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        settings: Settings | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        client: httpx.Client | None = None,
+        store: Store | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.app = app
+        self.settings = settings if settings is not None else Settings.from_env()
+        self.core = Core(self.settings, render=render, clock=clock)
+        self.store = store if store is not None else open_stores(self.settings.store_url)[0]
+        self._transport = transport
+        self._client = client
+        self._client_lock = threading.Lock()
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        decision = self.core.decide(request_from_environ(environ))
+        if isinstance(decision, Forward):
+            identity = decision.identity
+            environ[IDENTITY_KEY] = identity
+            if identity is not None:
+                environ["REMOTE_USER"] = identity.userid or identity.unionid
+            return self.app(environ, start_response)
+        if isinstance(decision, Exchange):
+            response = self.exchange(decision.flow)
+        else:
+            response = decision.response
+        body = start(response, start_response)
+        return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else body
+
+    def client(self) -> httpx.Client:
+        """The shared `httpx.Client` (thread-safe), created on first use."""
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    self._client = httpx.Client(
+                        transport=self._transport, timeout=self.settings.http_timeout
+                    )
+        return self._client
+
+    def exchange(self, flow: Flow[WebResponse]) -> WebResponse:
+        """Run a flow with the shared `httpx.Client` and the sync store."""
+        return SyncRunner(self.client(), self.store).run(flow)
