@@ -8,6 +8,7 @@ session is refused before it is accepted.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -18,8 +19,8 @@ from .config import Settings
 from .core.drive import AsyncRunner
 from .core.effects import Flow
 from .core.flow import Core
-from .core.http import WebRequest, WebResponse
-from .core.outcome import Exchange, Forward
+from .core.http import INTERNAL_ERROR, WebRequest, WebResponse
+from .core.outcome import Exchange, Forward, Respond
 from .identity import ANONYMOUS_AUTH, ANONYMOUS_USER, AUTHENTICATED, IDENTITY_KEY, DingTalkUser
 from .rendering import render
 from .stores import AsyncStore, open_stores
@@ -29,6 +30,8 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+log = logging.getLogger("dingmw")
 
 _SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 
@@ -97,7 +100,11 @@ class ASGIMiddleware:
         if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
-        decision = self.core.decide(request_from_scope(scope))
+        try:
+            decision = self.core.decide(request_from_scope(scope))
+        except Exception:
+            log.exception("dingmw: internal error while deciding a request")
+            decision = Respond(INTERNAL_ERROR)
         if isinstance(decision, Forward):
             identity = decision.identity
             scope[IDENTITY_KEY] = identity
@@ -120,6 +127,13 @@ class ASGIMiddleware:
 
     async def exchange(self, flow: Flow[WebResponse]) -> WebResponse:
         """Run a flow with an `httpx.AsyncClient` and the async store."""
+        try:
+            return await self._exchange(flow)
+        except Exception:
+            log.exception("dingmw: internal error during a login exchange")
+            return INTERNAL_ERROR
+
+    async def _exchange(self, flow: Flow[WebResponse]) -> WebResponse:
         if self._client is not None:
             return await AsyncRunner(self._client, self.store).run(flow)
         if self._transport is not None:

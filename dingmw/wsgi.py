@@ -7,6 +7,7 @@ response.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -19,8 +20,8 @@ from .config import Settings
 from .core.drive import SyncRunner
 from .core.effects import Flow
 from .core.flow import Core
-from .core.http import WebRequest, WebResponse
-from .core.outcome import Exchange, Forward
+from .core.http import INTERNAL_ERROR, WebRequest, WebResponse
+from .core.outcome import Exchange, Forward, Respond
 from .identity import IDENTITY_KEY
 from .rendering import render
 from .stores import Store, open_stores
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 else:
     StartResponse = WSGIApplication = WSGIEnvironment = Any
+
+log = logging.getLogger("dingmw")
 
 _SPECIAL = {"CONTENT_TYPE": "content-type", "CONTENT_LENGTH": "content-length"}
 
@@ -97,7 +100,11 @@ class WSGIMiddleware:
         self._client_lock = threading.Lock()
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        decision = self.core.decide(request_from_environ(environ))
+        try:
+            decision = self.core.decide(request_from_environ(environ))
+        except Exception:
+            log.exception("dingmw: internal error while deciding a request")
+            decision = Respond(INTERNAL_ERROR)
         if isinstance(decision, Forward):
             identity = decision.identity
             environ[IDENTITY_KEY] = identity
@@ -123,4 +130,8 @@ class WSGIMiddleware:
 
     def exchange(self, flow: Flow[WebResponse]) -> WebResponse:
         """Run a flow with the shared `httpx.Client` and the sync store."""
-        return SyncRunner(self.client(), self.store).run(flow)
+        try:
+            return SyncRunner(self.client(), self.store).run(flow)
+        except Exception:
+            log.exception("dingmw: internal error during a login exchange")
+            return INTERNAL_ERROR

@@ -49,6 +49,13 @@ class WebResponse:
     body: bytes = b""
 
 
+INTERNAL_ERROR = WebResponse(
+    status=500,
+    headers=(("content-type", "text/plain; charset=utf-8"), ("cache-control", "no-store")),
+    body=b"dingmw: internal error (see the server log)\n",
+)
+
+
 def cookie_value(header: str, name: str) -> str | None:
     """The value of cookie `name` in a `Cookie` header, or None (the first one wins)."""
     if not header or name not in header:
