@@ -1,0 +1,97 @@
+"""`dingmw check`: what is wrong in the environment, and (with `--live`) proof of the credentials.
+
+The live check is a flow like any other: it yields the token requests and a
+driver performs them, so it exercises the same code a login does.
+"""
+
+from __future__ import annotations
+
+from .config import Settings
+from .core.effects import Flow
+from .errors import UpstreamError
+from .providers.calls import api, as_str, build, oapi
+
+APP_TOKEN_CALL = "oauth2/accessToken"  # noqa: S105  # a call name, not a secret
+SNS_GETTOKEN_CALL = "sns/gettoken"
+CORP_GETTOKEN_CALL = "gettoken"
+
+
+def describe(settings: Settings) -> list[str]:
+    """A human summary of the settings, with every secret masked."""
+    corp_key, _ = settings.corp_credentials
+    lines = [
+        f"flow: {settings.flow}",
+        f"app key: {settings.app_key} (secret set, {len(settings.app_secret)} characters)",
+        f"signing keys: {len(settings.secret_keys)} (the first signs, all verify)",
+        f"enrichment: {settings.enrich}"
+        + (f" with corp app {corp_key}" if settings.enrich == "detail" else ""),
+        f"routes under: {settings.path_prefix}",
+        f"public paths: {', '.join(settings.public_paths) or '(none)'}",
+        f"session: cookie {settings.cookie_name}, {settings.session_max_age} s, "
+        f"Secure={settings.cookie_secure}",
+        f"base URL: {settings.base_url or '(derived from each request)'}"
+        + (", trusting X-Forwarded-*" if settings.trust_proxy else ""),
+        f"store: {settings.store_url.split('@')[-1]}",
+        f"DingTalk: oapi {settings.oapi_url}, api {settings.api_url}, login {settings.login_url}",
+        f"QR widget script: {settings.widget_script_url}",
+    ]
+    if settings.corp_id:
+        lines.append(f"in-client login for corp {settings.corp_id}")
+    for name, values in (
+        ("allowed corp ids", settings.allowed_corp_ids),
+        ("allowed users", settings.allowed_users),
+        ("allowed departments", {str(d) for d in settings.allowed_dept_ids}),
+    ):
+        if values:
+            lines.append(f"{name}: {', '.join(sorted(values))}")
+    return lines
+
+
+def _token_ok(call: str, token: str | None) -> str:
+    if not token:
+        raise UpstreamError(call, "the reply has no token")
+    return f"{call}: credentials accepted"
+
+
+def live_check(settings: Settings) -> Flow[list[str]]:
+    """Fetch the tokens the configured flow needs; each line says what was proven."""
+    s = settings
+    results: list[str] = []
+    if s.flow == "oauth2":
+        data = yield from api(
+            APP_TOKEN_CALL,
+            build(
+                APP_TOKEN_CALL,
+                "POST",
+                f"{s.api_url}/v1.0/oauth2/accessToken",
+                timeout=s.http_timeout,
+                json_body={"appKey": s.app_key, "appSecret": s.app_secret},
+            ),
+        )
+        results.append(_token_ok(APP_TOKEN_CALL, as_str(data.get("accessToken"))))
+    elif s.flow in ("sns", "bycode"):
+        data = yield from oapi(
+            SNS_GETTOKEN_CALL,
+            build(
+                SNS_GETTOKEN_CALL,
+                "GET",
+                f"{s.oapi_url}/sns/gettoken",
+                timeout=s.http_timeout,
+                params={"appid": s.app_key, "appsecret": s.app_secret},
+            ),
+        )
+        results.append(_token_ok(SNS_GETTOKEN_CALL, as_str(data.get("access_token"))))
+    if s.enrich == "detail" or s.corp_id:
+        key, secret = s.corp_credentials
+        data = yield from oapi(
+            CORP_GETTOKEN_CALL,
+            build(
+                CORP_GETTOKEN_CALL,
+                "GET",
+                f"{s.oapi_url}/gettoken",
+                timeout=s.http_timeout,
+                params={"appkey": key, "appsecret": secret},
+            ),
+        )
+        results.append(_token_ok(CORP_GETTOKEN_CALL, as_str(data.get("access_token"))))
+    return results

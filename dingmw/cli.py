@@ -1,0 +1,98 @@
+"""The `dingmw` command: demo, fake-dingtalk, hub, check."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .config import FLOWS, Settings
+from .errors import ConfigError, LoginError
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .checks import describe, live_check
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"dingmw check: configuration error: {exc}", file=sys.stderr)
+        return 1
+    for line in describe(settings):
+        print(line)
+    if not args.live:
+        print("configuration OK (run with --live to prove the credentials with DingTalk)")
+        return 0
+    import httpx
+
+    from .core.drive import SyncRunner
+    from .stores.memory import MemoryStore
+
+    with httpx.Client(timeout=settings.http_timeout) as client:
+        try:
+            results = SyncRunner(client, MemoryStore()).run(live_check(settings))
+        except LoginError as exc:
+            print(f"dingmw check --live: {exc}", file=sys.stderr)
+            return 1
+    for line in results:
+        print(line)
+    print("live check OK")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run
+
+    run(args.host, args.port, flow=args.flow)
+    return 0
+
+
+def _fake(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .testing import FakeDingTalk
+
+    print(f"fake DingTalk on http://{args.host}:{args.port}", flush=True)
+    uvicorn.run(FakeDingTalk().asgi_app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def _hub(args: argparse.Namespace) -> int:
+    print("dingmw hub: the hub is not available in this version yet", file=sys.stderr)
+    return 2
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="dingmw", description="DingTalk login for WSGI/ASGI apps")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="run an example app and a fake DingTalk locally")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--flow", choices=[f for f in FLOWS if f != "hub"], default="oauth2")
+    demo.set_defaults(run=_demo)
+
+    fake = commands.add_parser("fake-dingtalk", help="run the fake DingTalk alone")
+    fake.add_argument("--host", default="127.0.0.1")
+    fake.add_argument("--port", type=int, default=8001)
+    fake.set_defaults(run=_fake)
+
+    hub = commands.add_parser("hub", help="run the dingmw hub")
+    hub.add_argument("--host", default="127.0.0.1")
+    hub.add_argument("--port", type=int, default=8080)
+    hub.set_defaults(run=_hub)
+
+    check = commands.add_parser("check", help="validate the DINGMW_* configuration")
+    check.add_argument("--live", action="store_true", help="also fetch a token from DingTalk")
+    check.set_defaults(run=_check)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    result: int = args.run(args)
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""`dingmw demo`: an example app behind the middleware, plus the fake DingTalk.
+
+Everything runs on this machine with no DingTalk account: the fake serves
+DingTalk's pages and APIs on a second port, and the example app's settings
+point at it. A person opens the printed URL, picks a user in the fake QR
+frame ("scans"), and lands on a page showing who they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import secrets
+import socket
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse
+from starlette.routing import Route
+
+from .asgi import ASGIMiddleware
+from .config import Settings
+from .identity import get_identity
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>dingmw demo</title>
+<style>body{{font-family:sans-serif;max-width:640px;margin:8vh auto;line-height:1.6}}
+td{{padding:2px 12px 2px 0;vertical-align:top}}</style></head>
+<body><h1 id="greeting">Hello, {name}</h1>
+<p>You logged in with DingTalk ({flow} flow). This is what the wrapped app sees:</p>
+<table id="identity">{rows}</table>
+<p><a href="/dingtalk/me">/dingtalk/me</a> (JSON) ·
+<a id="logout" href="/dingtalk/logout">Log out</a></p>
+</body></html>"""
+
+
+async def home(request: Request) -> HTMLResponse:
+    identity = get_identity(request)
+    if identity is None:  # the middleware lets only logged-in people through
+        return HTMLResponse("not logged in", status_code=401)
+    rows = "".join(
+        f"<tr><td>{html.escape(key)}</td><td>{html.escape(str(value))}</td></tr>"
+        for key, value in identity.to_dict().items()
+        if value not in (None, [], "")
+    )
+    return HTMLResponse(
+        PAGE.format(
+            name=html.escape(request.user.display_name), flow=html.escape(identity.flow), rows=rows
+        )
+    )
+
+
+async def health(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("ok")
+
+
+def example_app() -> Starlette:
+    """The app the demo wraps: `/` needs a login, `/health` is public."""
+    return Starlette(routes=[Route("/", home), Route("/health", health)])
+
+
+def fake_settings(fake_url: str, *, flow: str = "oauth2") -> Settings:
+    """Settings that point every DingTalk URL at a fake DingTalk served at `fake_url`."""
+    from .testing import DEFAULT_APP_KEY, DEFAULT_APP_SECRET
+
+    script = "/h5-dingtalk-login/ddlogin.js" if flow == "oauth2" else "/dinglogin/ddLogin.js"
+    return Settings(
+        flow=flow,  # type: ignore[arg-type]  # validated by Settings.__post_init__
+        app_key=DEFAULT_APP_KEY,
+        app_secret=DEFAULT_APP_SECRET,
+        secret_keys=(secrets.token_urlsafe(48),),
+        public_paths=("/health",),
+        oapi_url=fake_url,
+        api_url=fake_url,
+        login_url=fake_url,
+        login_script_url=f"{fake_url}{script}",
+        cookie_secure="false",
+    )
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def browser_host(host: str) -> str:
+    """The address a browser on this machine uses for a server bound to `host`."""
+    if host in ("0.0.0.0", ""):  # noqa: S104  # comparing, not binding
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+async def serve(host: str, port: int, *, flow: str = "oauth2", fake_port: int = 0) -> None:
+    """Serve the example app on `host:port` and the fake DingTalk on another port."""
+    import uvicorn
+
+    from .testing import FakeDingTalk
+
+    app_sock = bind(host, port)
+    fake_sock = bind(host, fake_port)
+    shown = browser_host(host)
+    fake_url = f"http://{shown}:{fake_sock.getsockname()[1]}"
+    app_url = f"http://{shown}:{app_sock.getsockname()[1]}/"
+    settings = fake_settings(fake_url, flow=flow)
+    app = ASGIMiddleware(example_app(), settings)
+    servers = [
+        uvicorn.Server(
+            uvicorn.Config(FakeDingTalk().asgi_app, log_level="warning", lifespan="off")
+        ),
+        uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off")),
+    ]
+    print(f"dingmw demo ({flow} flow) with a fake DingTalk at {fake_url}", flush=True)
+    print(f"Open {app_url} in your browser. Press Ctrl-C to stop.", flush=True)
+    await asyncio.gather(
+        servers[0].serve(sockets=[fake_sock]), servers[1].serve(sockets=[app_sock])
+    )
+
+
+def run(host: str, port: int, *, flow: str = "oauth2") -> None:
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(host, port, flow=flow))
