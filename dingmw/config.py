@@ -118,6 +118,7 @@ class Settings:
             ("DINGMW_BASE_URL", self.base_url),
             ("DINGMW_HUB_URL", self.hub_url),
             ("DINGMW_LOGIN_SCRIPT_URL", self.login_script_url),
+            ("DINGMW_JSAPI_SCRIPT_URL", self.jsapi_script_url),
         ):
             if url is not None:
                 _check_url(name, url)
@@ -265,6 +266,7 @@ def _from_env(cls: type[Settings], env: Mapping[str, str]) -> Settings:
         login_url=_url(env, "DINGMW_LOGIN_URL", DEFAULT_LOGIN_URL),
         hub_url=hub_url.rstrip("/") if hub_url else None,
         login_script_url=script,
+        jsapi_script_url=_get(env, "DINGMW_JSAPI_SCRIPT_URL") or JSAPI_SCRIPT_URL,
         http_timeout=_float(env, "DINGMW_HTTP_TIMEOUT", 5.0),
     )
 

@@ -12,6 +12,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "lang": "en",
         "login_title": "Log in with DingTalk",
         "login_hint": "Open the DingTalk app on your phone and scan the code.",
+        "in_client_hint": "Logging you in with DingTalk…",
         "login_fallback": "Can't scan? Log in on DingTalk's page instead",
         "login_noscript": "This page needs JavaScript to show the QR code.",
         "widget_missing": "The DingTalk login widget could not be loaded. Check your network "
@@ -56,6 +57,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "lang": "zh-CN",
         "login_title": "钉钉登录",
         "login_hint": "请使用手机钉钉扫描二维码登录。",
+        "in_client_hint": "正在通过钉钉自动登录…",
         "login_fallback": "无法扫码？改用钉钉登录页面",
         "login_noscript": "显示二维码需要启用 JavaScript。",
         "widget_missing": "钉钉登录组件加载失败。请检查网络后刷新页面，或使用下方链接。",

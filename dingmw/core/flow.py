@@ -11,7 +11,8 @@
 Route table (under `DINGMW_PATH_PREFIX`), see `core.routes.ROUTES`:
 
     GET  /login      login page; sets a pending-login cookie (`core.state`)
-    GET  /callback   state check → Exchange(provider code → identity → session)
+    GET  /callback   state check → Exchange(code → identity → enrich → allow-lists → session);
+                     `?jsapi_code=` (in-client login, DINGMW_CORP_ID) instead of the flow's code
     GET|POST /logout clear the session → 302 `next` or /
     GET  /me         identity JSON or 401
     GET  /auth       204 + X-DingTalk-* headers or 401 (nginx auth_request)
@@ -33,6 +34,7 @@ from ..config import Settings
 from ..errors import BadRequestError, ForbiddenError, LoginError
 from ..identity import Identity
 from ..providers import Provider, make_provider
+from ..providers.enrich import CorpDirectory
 from .effects import Flow
 from .http import Headers, WebRequest, WebResponse
 from .outcome import Decision, Exchange, Forward, Respond
@@ -78,6 +80,28 @@ def choose_language(accept_language: str) -> str:
     return best
 
 
+def header_value(text: str) -> str:
+    """ASCII as is; anything else as an RFC 8187 ext-value (`UTF-8''%E5%BC%A0...`)."""
+    if text.isascii() and text.isprintable():
+        return text
+    return "UTF-8''" + quote(text, safe="")
+
+
+def identity_headers(identity: Identity) -> Headers:
+    """The `X-DingTalk-*` headers `/auth` returns for nginx `auth_request`."""
+    headers = [("x-dingtalk-unionid", header_value(identity.unionid))]
+    for name, value in (
+        ("x-dingtalk-userid", identity.userid),
+        ("x-dingtalk-name", identity.name or identity.nick),
+        ("x-dingtalk-email", identity.email),
+    ):
+        if value:
+            headers.append((name, header_value(value)))
+    if identity.dept_ids:
+        headers.append(("x-dingtalk-dept-ids", ",".join(str(d) for d in identity.dept_ids)))
+    return tuple(headers)
+
+
 def json_response(status: int, data: Mapping[str, Any], headers: Headers = ()) -> WebResponse:
     body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return WebResponse(status=status, headers=(JSON, NO_STORE, *headers), body=body)
@@ -115,6 +139,11 @@ class Core:
             clock=clock,
         )
         self.provider = provider or make_provider(settings, clock)
+        self.directory = (
+            CorpDirectory(settings, clock)
+            if settings.enrich == "detail" or settings.corp_id
+            else None
+        )
         self._handlers: dict[Route, Callable[[WebRequest], Decision]] = {
             Route.LOGIN: self._login,
             Route.CALLBACK: self._callback,
@@ -219,7 +248,7 @@ class Core:
             next_path, cookies=req.cookies(), path=self.state_cookie_path(req), secure=secure
         )
         widget = self.provider.widget(state=state, redirect_uri=redirect_uri)
-        config = {
+        config: dict[str, Any] = {
             "flow": self.settings.flow,
             "state": state,
             "login_origin": widget.login_origin,
@@ -229,13 +258,28 @@ class Core:
             "redirect_uri": redirect_uri,
             **widget.extra,
         }
+        jsapi_url = None
+        if self.in_client(req):
+            jsapi_url = self.settings.jsapi_script_url
+            config["in_client"] = {"corp_id": self.settings.corp_id}
         page = self.render(
             "login.html",
             self.language(req),
-            {"config": config, "next": next_path, "script_url": widget.script_url},
+            {
+                "config": config,
+                "next": next_path,
+                "script_url": widget.script_url,
+                "jsapi_url": jsapi_url,
+            },
         )
         headers = (*PAGE_HEADERS, *(("set-cookie", c) for c in cookies))
         return Respond(WebResponse(status=200, headers=headers, body=page.encode()))
+
+    def in_client(self, req: WebRequest) -> bool:
+        """Inside the DingTalk client (its User-Agent says so) with silent login configured."""
+        return (
+            bool(self.settings.corp_id) and "dingtalk" in req.headers.get("user-agent", "").lower()
+        )
 
     def _callback(self, req: WebRequest) -> Decision:
         query = req.query()
@@ -252,23 +296,30 @@ class Core:
             refused = BadRequestError("dingtalk_denied", query["error"][:200])
             return Respond(self.error(req, refused, headers=clear))
         pending = self.states.check(query.get("state"), cookies)
-        code = self.provider.code_from(query)
         forget = ("set-cookie", self.states.forget(pending.cookie_name, path=path, secure=secure))
-        if not code:
-            return Respond(self.error(req, BadRequestError("code_missing"), headers=(forget,)))
-        return Exchange(self._complete(req, pending, code, secure, forget))
+        jsapi_code = query.get("jsapi_code")
+        if jsapi_code and self.directory is not None and self.settings.corp_id:
+            exchange = self.directory.in_client(jsapi_code)
+        else:
+            code = self.provider.code_from(query)
+            if not code:
+                return Respond(self.error(req, BadRequestError("code_missing"), headers=(forget,)))
+            exchange = self.provider.exchange(code, redirect_uri=self.redirect_uri(req))
+        return Exchange(self._complete(req, pending, exchange, secure, forget))
 
     def _complete(
         self,
         req: WebRequest,
         pending: PendingLogin,
-        code: str,
+        exchange: Flow[Identity],
         secure: bool,
         forget: tuple[str, str],
     ) -> Flow[WebResponse]:
         try:
             yield from self.states.consume(pending)
-            identity = yield from self.provider.exchange(code, redirect_uri=self.redirect_uri(req))
+            identity = yield from exchange
+            if self.directory is not None and self.settings.enrich == "detail":
+                identity = yield from self.directory.enrich(identity)
             self.admit(identity)
         except LoginError as exc:
             log.info("dingmw: login failed: %s", exc.reason)
@@ -310,7 +361,4 @@ class Core:
         if identity is None:
             login_url = self.own_url(req, "login")
             return Respond(json_response(401, {"error": "login_required", "login_url": login_url}))
-        headers: list[tuple[str, str]] = [("x-dingtalk-unionid", identity.unionid), NO_STORE]
-        if identity.userid:
-            headers.append(("x-dingtalk-userid", identity.userid))
-        return Respond(WebResponse(status=204, headers=tuple(headers)))
+        return Respond(WebResponse(status=204, headers=(*identity_headers(identity), NO_STORE)))

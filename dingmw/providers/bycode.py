@@ -19,9 +19,10 @@ import httpx
 
 from ..config import Settings
 from ..core.effects import CALL_EXTENSION, Flow
+from ..errors import UpstreamError
 from ..identity import Identity
 from . import LoginWidget
-from .calls import oapi
+from .calls import DingTalkError, oapi
 from .sns import ddlogin_widget, identity_from_user_info
 
 BYCODE_CALL = "sns/getuserinfo_bycode"
@@ -69,5 +70,12 @@ class BycodeProvider:
                 "timeout": httpx.Timeout(s.http_timeout).as_dict(),
             },
         )
-        data = yield from oapi(BYCODE_CALL, request)
+        try:
+            data = yield from oapi(BYCODE_CALL, request)
+        except DingTalkError as exc:
+            # DingTalk's code for a stale timestamp is undocumented; its message
+            # ("签名时间戳超时") is what users report, so that is what is matched.
+            if "时间戳" in exc.message or "timestamp" in exc.message.lower():
+                raise UpstreamError(BYCODE_CALL, exc.detail, reason="clock_skew") from None
+            raise
         return identity_from_user_info(BYCODE_CALL, data.get("user_info"), self.flow)

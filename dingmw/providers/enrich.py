@@ -1,0 +1,144 @@
+"""The enterprise side: the corp app token and the user lookups (dingtalk-api.md §3, §6.2).
+
+`DINGMW_ENRICH=detail` fills in the corporate identity after any flow:
+`gettoken` (the corp app's token, cached per app key with single flight)
+→ `topapi/user/getbyunionid` (unionid → userid; 60121 means "not a member")
+→ `topapi/v2/user/get` (name, email, mobile, title, job number, departments).
+
+The same corp token serves the silent in-client login (`DINGMW_CORP_ID`):
+a JSAPI `requestAuthCode` code → `topapi/v2/user/getuserinfo` → userid.
+
+An invalid or expired token (40001/40014/42001, or 88 with such a
+`sub_code`) is refreshed once and the call retried once (`calls.with_app_token`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from ..config import Settings
+from ..core.effects import Flow
+from ..errors import ForbiddenError, UpstreamError
+from ..identity import Identity
+from .calls import DingTalkError, as_int, as_str, build, oapi, with_app_token
+
+GETTOKEN_CALL = "gettoken"
+BY_UNIONID_CALL = "topapi/user/getbyunionid"
+USER_GET_CALL = "topapi/v2/user/get"
+GETUSERINFO_CALL = "topapi/v2/user/getuserinfo"
+NOT_MEMBER = 60121
+TOKEN_MARGIN = 300
+IN_CLIENT_FLOW = "inclient"
+
+
+def dept_ids(value: object) -> tuple[int, ...]:
+    """`dept_id_list`, leniently: numbers or numeric strings; anything else is dropped."""
+    if not isinstance(value, list):
+        return ()
+    ids = (as_int(item) for item in value)
+    return tuple(i for i in ids if i is not None)
+
+
+class CorpDirectory:
+    """Lookups in the organisation's directory with the corp app's token."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float]) -> None:
+        self._s = settings
+        self._key, self._secret = settings.corp_credentials
+        # Keyed by app key: two corp apps never share a token.
+        self._token_key = f"apptoken:corp:{self._key}"
+
+    def _fetch_token(self) -> Flow[tuple[str, float]]:
+        s = self._s
+        data = yield from oapi(
+            GETTOKEN_CALL,
+            build(
+                GETTOKEN_CALL,
+                "GET",
+                f"{s.oapi_url}/gettoken",
+                timeout=s.http_timeout,
+                params={"appkey": self._key, "appsecret": self._secret},
+            ),
+        )
+        token = as_str(data.get("access_token"))
+        if token is None:
+            raise UpstreamError(GETTOKEN_CALL, "the reply has no access_token")
+        lifetime = as_int(data.get("expires_in")) or 7200
+        return token, max(60, lifetime - TOKEN_MARGIN)
+
+    def _topapi(self, call: str, body: dict[str, Any]) -> Flow[dict[str, Any]]:
+        s = self._s
+
+        def send(token: str) -> Flow[dict[str, Any]]:
+            return oapi(
+                call,
+                build(
+                    call,
+                    "POST",
+                    f"{s.oapi_url}/{call}",
+                    timeout=s.http_timeout,
+                    params={"access_token": token},
+                    json_body=body,
+                ),
+            )
+
+        return with_app_token(self._token_key, self._fetch_token, send)
+
+    def _result(self, call: str, data: dict[str, Any]) -> dict[str, Any]:
+        result = data.get("result")
+        if not isinstance(result, dict):
+            raise UpstreamError(call, "the reply has no result")
+        return result
+
+    def enrich(self, identity: Identity) -> Flow[Identity]:
+        """Add the corporate fields; a non-member keeps only what the login flow gave."""
+        userid = identity.userid
+        if userid is None:
+            try:
+                data = yield from self._topapi(BY_UNIONID_CALL, {"unionid": identity.unionid})
+            except DingTalkError as exc:
+                if as_int(exc.code) != NOT_MEMBER:
+                    raise
+                if self._s.needs_corp_membership:
+                    raise ForbiddenError(
+                        "not_member", who=identity.display_name, unionid=identity.unionid
+                    ) from None
+                return identity
+            userid = as_str(self._result(BY_UNIONID_CALL, data).get("userid"))
+            if userid is None:
+                raise UpstreamError(BY_UNIONID_CALL, "the result has no userid")
+        data = yield from self._topapi(USER_GET_CALL, {"userid": userid, "language": "zh_CN"})
+        detail = self._result(USER_GET_CALL, data)
+        ext = detail.get("union_emp_ext") or detail.get("unionEmpExt")
+        ext_corp = as_str(ext.get("corpId")) if isinstance(ext, dict) else None
+        return dataclasses.replace(
+            identity,
+            userid=userid,
+            name=as_str(detail.get("name")) or identity.name,
+            # The organisation email when the org has one, else the one on file.
+            email=as_str(detail.get("org_email")) or as_str(detail.get("email")) or identity.email,
+            mobile=as_str(detail.get("mobile")) or identity.mobile,
+            title=as_str(detail.get("title")) or identity.title,
+            job_number=as_str(detail.get("job_number")) or identity.job_number,
+            dept_ids=dept_ids(detail.get("dept_id_list")) or identity.dept_ids,
+            avatar_url=as_str(detail.get("avatar")) or identity.avatar_url,
+            corp_id=self._s.corp_id or ext_corp or identity.corp_id,
+        )
+
+    def in_client(self, code: str) -> Flow[Identity]:
+        """A JSAPI `requestAuthCode` code → the person, inside the DingTalk client."""
+        data = yield from self._topapi(GETUSERINFO_CALL, {"code": code})
+        result = self._result(GETUSERINFO_CALL, data)
+        userid = as_str(result.get("userid"))
+        unionid = as_str(result.get("unionid"))
+        if userid is None or unionid is None:
+            raise UpstreamError(GETUSERINFO_CALL, "the result has no userid or unionid")
+        return Identity(
+            unionid=unionid,
+            userid=userid,
+            name=as_str(result.get("name")),
+            corp_id=self._s.corp_id,
+            flow=IN_CLIENT_FLOW,
+        )
