@@ -36,6 +36,24 @@ log = logging.getLogger("dingmw")
 _SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 
 
+def cookie_header(scope: Scope) -> str:
+    cookie = ""
+    for name, value in scope["headers"]:
+        if name == b"cookie":
+            text = value.decode("latin-1")
+            cookie = f"{cookie}; {text}" if cookie else text
+    return cookie
+
+
+def route_path(scope: Scope) -> str:
+    """The path below the app's mount point (`root_path`)."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if root_path and path.startswith(root_path):
+        return path[len(root_path) :] or "/"
+    return path
+
+
 def request_from_scope(scope: Scope) -> WebRequest:
     headers: dict[str, str] = {}
     for raw_name, raw_value in scope["headers"]:
@@ -48,16 +66,12 @@ def request_from_scope(scope: Scope) -> WebRequest:
     if not host:
         server = scope.get("server")
         host = f"{server[0]}:{server[1]}" if server else "localhost"
-    root_path: str = scope.get("root_path", "")
-    path: str = scope["path"]
-    if root_path and path.startswith(root_path):
-        path = path[len(root_path) :] or "/"
     return WebRequest(
         method=scope.get("method", "GET"),
         scheme=_SCHEMES.get(scope.get("scheme", "http"), "http"),
         host=host,
-        root_path=root_path,
-        path=path,
+        root_path=scope.get("root_path", ""),
+        path=route_path(scope),
         query_string=scope.get("query_string", b"").decode("latin-1"),
         headers=headers,
     )
@@ -101,7 +115,9 @@ class ASGIMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            decision = self.core.decide(request_from_scope(scope))
+            decision = self.core.quick(route_path(scope), cookie_header(scope)) or self.core.decide(
+                request_from_scope(scope)
+            )
         except Exception:
             log.exception("dingmw: internal error while deciding a request")
             decision = Respond(INTERNAL_ERROR)

@@ -101,7 +101,10 @@ class WSGIMiddleware:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         try:
-            decision = self.core.decide(request_from_environ(environ))
+            path = environ.get("PATH_INFO", "") or "/"
+            decision = self.core.quick(
+                path if path.isascii() else _unwsgi(path), environ.get("HTTP_COOKIE", "")
+            ) or self.core.decide(request_from_environ(environ))
         except Exception:
             log.exception("dingmw: internal error while deciding a request")
             decision = Respond(INTERNAL_ERROR)

@@ -162,9 +162,7 @@ def test_wrong_corp_credentials_are_a_502(
     assert "wrong-secret" not in response.text
 
 
-def test_bycode_clock_skew_is_explained(
-    client_factory: ClientFactory, fake: FakeDingTalk
-) -> None:
+def test_bycode_clock_skew_is_explained(client_factory: ClientFactory, fake: FakeDingTalk) -> None:
     fake.advance(3600)  # DingTalk's clock is an hour ahead of ours
     response = login(client_factory(make_settings("bycode")), fake, ZHANGSAN.unionid)
     assert response.status_code == 502

@@ -57,6 +57,9 @@ PAGE_HEADERS: Headers = (
 )
 
 
+FORWARD_ANONYMOUS = Forward(None)
+
+
 class Renderer(Protocol):
     def __call__(self, template: str, lang: str, context: Mapping[str, Any]) -> str: ...
 
@@ -152,7 +155,23 @@ class Core:
             Route.AUTH: self._auth,
         }
 
-    # The entry point ------------------------------------------------------
+    # The entry points -----------------------------------------------------
+
+    def quick(self, path: str, cookie_header: str) -> Forward | None:
+        """The hot path, from the path and `Cookie` header alone.
+
+        `Forward` for a request to the app that carries a valid session (or
+        targets a public path); None means "build a `WebRequest` and call
+        `decide`", which then answers every other case.
+        """
+        if path.startswith(self.prefix) and own_route(path, self.prefix) is not None:
+            return None
+        identity = self.sessions.load(cookie_header)
+        if identity is not None:
+            return Forward(identity)
+        if self.public.match(path):
+            return FORWARD_ANONYMOUS
+        return None
 
     def decide(self, req: WebRequest) -> Decision:
         own = own_route(req.path, self.prefix)

@@ -58,15 +58,17 @@ INTERNAL_ERROR = WebResponse(
 
 def cookie_value(header: str, name: str) -> str | None:
     """The value of cookie `name` in a `Cookie` header, or None (the first one wins)."""
-    if not header or name not in header:
-        return None
-    for part in header.split(";"):
-        key, sep, value = part.partition("=")
-        if sep and key.strip() == name:
-            value = value.strip()
+    key = name + "="
+    start = header.find(key)
+    while start >= 0:
+        if start == 0 or header[start - 1] in " ;\t":
+            begin = start + len(key)
+            end = header.find(";", begin)
+            value = (header[begin:end] if end >= 0 else header[begin:]).strip()
             if len(value) >= 2 and value[0] == value[-1] == '"':
                 value = value[1:-1]
             return value
+        start = header.find(key, start + 1)
     return None
 
 

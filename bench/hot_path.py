@@ -1,0 +1,237 @@
+"""The authenticated request is the hot path: how much does dingmw cost on it?
+
+Runs a hello-world Starlette app (ASGI) and a hello-world Flask app (WSGI)
+in-process, with no server and no network, so the middleware's own cost is
+as visible as it can be, and reports each variant's throughput as a ratio of
+the bare app's, measured in the same run:
+
+* bare app;
+* behind dingmw with a valid session cookie (the hot path);
+* (ASGI) behind Starlette's SessionMiddleware plus a login check, the usual
+  hand-rolled alternative.
+
+Goal: dingmw ≥ 0.95 of the bare app. Run: `python bench/hot_path.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from flask import Flask
+from starlette.applications import Starlette
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from dingmw import ASGIMiddleware, Identity, Settings, WSGIMiddleware
+
+Scope = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
+
+SETTINGS = Settings(
+    app_key="bench-app",
+    app_secret="bench-secret",
+    secret_keys=("bench-signing-key-0123456789-abcdefghijklmnop",),
+)
+IDENTITY = Identity(
+    unionid="benchunion0000000000000001iE",
+    userid="zhangsan",
+    name="张三",
+    email="zhangsan@corp.example.com",
+    dept_ids=(1, 100),
+    flow="oauth2",
+)
+
+
+async def hello(request: Request) -> Response:
+    return PlainTextResponse("hello")
+
+
+def starlette_app() -> Starlette:
+    return Starlette(routes=[Route("/", hello)])
+
+
+def session_cookie() -> str:
+    core = ASGIMiddleware(starlette_app(), SETTINGS).core
+    set_cookie = core.sessions.issue(IDENTITY, secure=False)
+    return set_cookie.split(";", 1)[0]
+
+
+def starlette_sessions() -> tuple[ASGIApp, str]:
+    """Starlette's SessionMiddleware + a login check: the usual alternative."""
+
+    class LoginRequired:
+        def __init__(self, app: ASGIApp) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+            if scope["type"] == "http" and not scope["session"].get("user"):
+                await PlainTextResponse("login", status_code=401)(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
+
+    inner = SessionMiddleware(LoginRequired(starlette_app()), secret_key="x" * 48)
+
+    async def set_session(request: Request) -> Response:
+        request.session["user"] = IDENTITY.to_dict()
+        return PlainTextResponse("ok")
+
+    setter = SessionMiddleware(Starlette(routes=[Route("/", set_session)]), secret_key="x" * 48)
+    headers: list[tuple[bytes, bytes]] = []
+
+    async def capture(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            headers.extend(message["headers"])
+
+    asyncio.run(setter(asgi_scope(""), asgi_receive, capture))
+    cookie = next(v for k, v in headers if k == b"set-cookie").decode().split(";", 1)[0]
+    return inner, cookie
+
+
+def asgi_scope(cookie: str) -> Scope:
+    headers = [
+        (b"host", b"bench.example"),
+        (b"user-agent", b"bench/1.0"),
+        (b"accept", b"text/html,application/xhtml+xml"),
+        (b"accept-language", b"zh-CN,zh;q=0.9"),
+    ]
+    if cookie:
+        headers.append((b"cookie", cookie.encode()))
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/",
+        "raw_path": b"/",
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 50000),
+    }
+
+
+async def asgi_receive() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def asgi_rate(app: ASGIApp, cookie: str, n: int) -> float:
+    async def run() -> float:
+        statuses: list[int] = []
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        start = time.perf_counter()
+        for _ in range(n):
+            await app(asgi_scope(cookie), asgi_receive, send)
+        elapsed = time.perf_counter() - start
+        if set(statuses) != {200}:
+            raise SystemExit(f"bench: unexpected statuses {set(statuses)}")
+        return n / elapsed
+
+    return asyncio.run(run())
+
+
+def flask_app() -> Flask:
+    app = Flask("bench", static_folder=None)
+
+    @app.route("/")
+    def index() -> str:
+        return "hello"
+
+    return app
+
+
+def wsgi_environ(cookie: str) -> dict[str, Any]:
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": "/",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "bench.example",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "bench.example",
+        "HTTP_USER_AGENT": "bench/1.0",
+        "HTTP_ACCEPT": "text/html,application/xhtml+xml",
+        "HTTP_ACCEPT_LANGUAGE": "zh-CN,zh;q=0.9",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": None,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "wsgi.version": (1, 0),
+    }
+    if cookie:
+        environ["HTTP_COOKIE"] = cookie
+    return environ
+
+
+def wsgi_rate(app: Any, cookie: str, n: int) -> float:
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+        statuses.append(status)
+        return None
+
+    start = time.perf_counter()
+    for _ in range(n):
+        for _chunk in app(wsgi_environ(cookie), start_response):
+            pass
+    elapsed = time.perf_counter() - start
+    if {s.split()[0] for s in statuses} != {"200"}:
+        raise SystemExit(f"bench: unexpected statuses {set(statuses)}")
+    return n / elapsed
+
+
+def median_rate(measure: Callable[[], float], rounds: int) -> float:
+    return statistics.median(measure() for _ in range(rounds))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("-n", type=int, default=20000, help="requests per round")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    n, rounds = args.n, args.rounds
+    cookie = session_cookie()
+
+    bare_asgi = starlette_app()
+    wrapped_asgi = ASGIMiddleware(starlette_app(), SETTINGS)
+    sessions_app, sessions_cookie = starlette_sessions()
+    bare_wsgi = flask_app()
+    wrapped_wsgi = WSGIMiddleware(flask_app().wsgi_app, SETTINGS)
+
+    rows: list[tuple[str, float, float]] = []
+    base = median_rate(lambda: asgi_rate(bare_asgi, "", n), rounds)
+    rows.append(("ASGI bare Starlette hello world", base, 1.0))
+    rate = median_rate(lambda: asgi_rate(wrapped_asgi, cookie, n), rounds)
+    rows.append(("ASGI dingmw, logged in", rate, rate / base))
+    rate = median_rate(lambda: asgi_rate(sessions_app, sessions_cookie, n), rounds)
+    rows.append(("ASGI SessionMiddleware + login check", rate, rate / base))
+    base = median_rate(lambda: wsgi_rate(bare_wsgi, "", n), rounds)
+    rows.append(("WSGI bare Flask hello world", base, 1.0))
+    rate = median_rate(lambda: wsgi_rate(wrapped_wsgi, cookie, n), rounds)
+    rows.append(("WSGI dingmw, logged in", rate, rate / base))
+
+    width = max(len(r[0]) for r in rows)
+    print(f"{'variant':<{width}}  {'req/s':>10}  {'ratio':>6}")
+    for name, rate, ratio in rows:
+        print(f"{name:<{width}}  {rate:>10.0f}  {ratio:>6.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
