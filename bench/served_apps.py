@@ -11,14 +11,14 @@ import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hot_path import (  # noqa: E402  # the bench folder is not a package
+from hot_path import (  # the bench folder is not a package
     SETTINGS,
     session_cookie,
     starlette_app,
     starlette_sessions,
 )
 
-from dingmw import ASGIMiddleware  # noqa: E402
+from dingmw import ASGIMiddleware
 
 
 def main() -> None:
