@@ -5,6 +5,7 @@ Prints the session cookie the load generator must send (empty for the bare app).
 from __future__ import annotations
 
 import sys
+from typing import Any
 from pathlib import Path
 
 import uvicorn
@@ -23,6 +24,7 @@ from dingmw import ASGIMiddleware
 
 def main() -> None:
     variant, port = sys.argv[1], int(sys.argv[2])
+    app: Any
     if variant == "bare":
         app, cookie = starlette_app(), ""
     elif variant == "dingmw":
