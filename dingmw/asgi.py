@@ -105,9 +105,7 @@ class ASGIMiddleware:
         self.app = app
         self.settings = settings if settings is not None else Settings.from_env()
         self.core = Core(self.settings, render=render, clock=clock)
-        self.store = store if store is not None else open_stores(self.settings.store_url)[1]
-        self._transport = transport
-        self._client = client
+        self.effects = AsyncEffects(self.settings, transport=transport, client=client, store=store)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -141,15 +139,39 @@ class ASGIMiddleware:
             response = decision.response
         await send_response(response, send, head=scope.get("method") == "HEAD")
 
+    @property
+    def store(self) -> AsyncStore:
+        return self.effects.store
+
     async def exchange(self, flow: Flow[WebResponse]) -> WebResponse:
-        """Run a flow with an `httpx.AsyncClient` and the async store."""
+        return await self.effects.run(flow)
+
+
+class AsyncEffects:
+    """Runs flows under asyncio: an `httpx.AsyncClient` and the async store."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        client: httpx.AsyncClient | None = None,
+        store: AsyncStore | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store if store is not None else open_stores(settings.store_url)[1]
+        self._transport = transport
+        self._client = client
+
+    async def run(self, flow: Flow[WebResponse]) -> WebResponse:
+        """Run `flow`; a bug in dingmw becomes a logged plain 500, never a traceback page."""
         try:
-            return await self._exchange(flow)
+            return await self._run(flow)
         except Exception:
-            log.exception("dingmw: internal error during a login exchange")
+            log.exception("dingmw: internal error while running a flow")
             return INTERNAL_ERROR
 
-    async def _exchange(self, flow: Flow[WebResponse]) -> WebResponse:
+    async def _run(self, flow: Flow[WebResponse]) -> WebResponse:
         if self._client is not None:
             return await AsyncRunner(self._client, self.store).run(flow)
         if self._transport is not None:
@@ -158,5 +180,6 @@ class ASGIMiddleware:
                 transport=self._transport, timeout=self.settings.http_timeout
             )
             return await AsyncRunner(client, self.store).run(flow)
+        # A client per login: logins are rare, and a client must not outlive its event loop.
         async with httpx.AsyncClient(timeout=self.settings.http_timeout) as client:
             return await AsyncRunner(client, self.store).run(flow)

@@ -8,6 +8,8 @@ echoed in a message or a `repr`.
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -22,6 +24,7 @@ CookieSecure = Literal["auto", "true", "false"]
 
 FLOWS: tuple[str, ...] = ("oauth2", "sns", "bycode", "hub")
 MIN_SECRET_KEY_LENGTH = 32
+MIN_CLIENT_SECRET_LENGTH = 16
 
 DEFAULT_OAPI_URL = "https://oapi.dingtalk.com"
 DEFAULT_API_URL = "https://api.dingtalk.com"
@@ -32,8 +35,38 @@ DTFRAME_SCRIPT_URL = "https://g.alicdn.com/dingding/h5-dingtalk-login/0.21.0/ddl
 JSAPI_SCRIPT_URL = "https://g.alicdn.com/dingding/dingtalk-jsapi/3.0.25/dingtalk.open.js"
 
 _COOKIE_NAME_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+_CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class HubClient:
+    """A site registered at the hub (`DINGMW_HUB_CLIENTS`)."""
+
+    client_id: str
+    client_secret: str = dataclasses.field(repr=False)
+    redirect_urls: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.client_id or not _CLIENT_ID_RE.match(self.client_id):
+            raise ConfigError(
+                "DINGMW_HUB_CLIENTS: every client_id must be 1-128 letters, digits, '.', '_' or '-'"
+            )
+        if len(self.client_secret) < MIN_CLIENT_SECRET_LENGTH:
+            raise ConfigError(
+                f"DINGMW_HUB_CLIENTS: the client_secret of {self.client_id!r} must be at least "
+                f"{MIN_CLIENT_SECRET_LENGTH} characters"
+            )
+        if not self.redirect_urls:
+            raise ConfigError(f"DINGMW_HUB_CLIENTS: {self.client_id!r} needs redirect_urls")
+        for url in self.redirect_urls:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
+                raise ConfigError(
+                    f"DINGMW_HUB_CLIENTS: redirect URL {url!r} of {self.client_id!r} must be an "
+                    "absolute http(s) URL without a fragment"
+                )
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,6 +101,10 @@ class Settings:
     login_script_url: str | None = None
     jsapi_script_url: str = JSAPI_SCRIPT_URL
     http_timeout: float = 5.0
+    hub_clients: tuple[HubClient, ...] = ()
+    hub_code_ttl: int = 60
+    hub_token_ttl: int = 7200
+    hub_refresh_ttl: int = 30 * 86400
 
     def __post_init__(self) -> None:
         if self.flow not in FLOWS:
@@ -122,8 +159,18 @@ class Settings:
         ):
             if url is not None:
                 _check_url(name, url)
-        if self.http_timeout <= 0:
+        if not math.isfinite(self.http_timeout) or self.http_timeout <= 0:
             raise ConfigError("DINGMW_HTTP_TIMEOUT must be a positive number of seconds")
+        ids = [client.client_id for client in self.hub_clients]
+        if len(ids) != len(set(ids)):
+            raise ConfigError("DINGMW_HUB_CLIENTS: a client_id is registered twice")
+        for name, ttl in (
+            ("DINGMW_HUB_CODE_TTL", self.hub_code_ttl),
+            ("DINGMW_HUB_TOKEN_TTL", self.hub_token_ttl),
+            ("DINGMW_HUB_REFRESH_TTL", self.hub_refresh_ttl),
+        ):
+            if ttl <= 0:
+                raise ConfigError(f"{name} must be a positive number of seconds")
         if not (self.store_url.startswith("memory://") or self.store_url.startswith("redis")):
             raise ConfigError("DINGMW_STORE_URL must be memory:// or redis://host:port/db")
 
@@ -249,7 +296,7 @@ def _from_env(cls: type[Settings], env: Mapping[str, str]) -> Settings:
         corp_app_key=_get(env, "DINGMW_CORP_APP_KEY"),
         corp_app_secret=_get(env, "DINGMW_CORP_APP_SECRET"),
         corp_id=_get(env, "DINGMW_CORP_ID"),
-        path_prefix=(_get(env, "DINGMW_PATH_PREFIX") or "/dingtalk").rstrip("/") or "/dingtalk",
+        path_prefix=_prefix(env),
         public_paths=_list(env, "DINGMW_PUBLIC_PATHS"),
         session_max_age=_int(env, "DINGMW_SESSION_MAX_AGE", 28800),
         cookie_name=_get(env, "DINGMW_COOKIE_NAME") or "dingmw_session",
@@ -268,7 +315,61 @@ def _from_env(cls: type[Settings], env: Mapping[str, str]) -> Settings:
         login_script_url=script,
         jsapi_script_url=_get(env, "DINGMW_JSAPI_SCRIPT_URL") or JSAPI_SCRIPT_URL,
         http_timeout=_float(env, "DINGMW_HTTP_TIMEOUT", 5.0),
+        hub_clients=_hub_clients(env),
+        hub_code_ttl=_int(env, "DINGMW_HUB_CODE_TTL", 60),
+        hub_token_ttl=_int(env, "DINGMW_HUB_TOKEN_TTL", 7200),
+        hub_refresh_ttl=_int(env, "DINGMW_HUB_REFRESH_TTL", 30 * 86400),
     )
+
+
+def _prefix(env: Mapping[str, str]) -> str:
+    value = _get(env, "DINGMW_PATH_PREFIX") or "/dingtalk"
+    prefix = value.rstrip("/")
+    if not prefix:
+        raise ConfigError("DINGMW_PATH_PREFIX must not be '/': the app needs its own paths")
+    return prefix
+
+
+def _hub_clients(env: Mapping[str, str]) -> tuple[HubClient, ...]:
+    """`DINGMW_HUB_CLIENTS`: a JSON list, or the path of a file holding one."""
+    raw = _get(env, "DINGMW_HUB_CLIENTS")
+    if raw is None:
+        return ()
+    if not raw.startswith("["):
+        try:
+            with open(raw, encoding="utf-8") as handle:  # a plain path is fine
+                raw = handle.read()
+        except OSError as exc:
+            raise ConfigError(
+                f"DINGMW_HUB_CLIENTS: cannot read the file ({exc.strerror or 'error'})"
+            ) from None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise ConfigError("DINGMW_HUB_CLIENTS is not valid JSON") from None
+    if not isinstance(data, list):
+        raise ConfigError("DINGMW_HUB_CLIENTS must be a JSON list of clients")
+    clients = []
+    for item in data:
+        if not isinstance(item, dict):
+            raise ConfigError("DINGMW_HUB_CLIENTS: every client must be a JSON object")
+        client_id, secret, urls = (
+            item.get("client_id"),
+            item.get("client_secret"),
+            item.get("redirect_urls"),
+        )
+        if not isinstance(client_id, str) or not isinstance(secret, str):
+            raise ConfigError(
+                "DINGMW_HUB_CLIENTS: every client needs string client_id and client_secret"
+            )
+        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+            raise ConfigError(
+                f"DINGMW_HUB_CLIENTS: redirect_urls of {client_id!r} must be a list of URLs"
+            )
+        clients.append(
+            HubClient(client_id=client_id, client_secret=secret, redirect_urls=tuple(urls))
+        )
+    return tuple(clients)
 
 
 def _raise(message: str) -> tuple[str, ...]:

@@ -73,6 +73,8 @@ class Identity:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Identity:
         """The inverse of `to_dict`; unknown keys are ignored, bad types raise `ValueError`."""
+        if not isinstance(data, Mapping):
+            raise ValueError("an identity must be a mapping")
         unionid = data.get("unionid")
         if not isinstance(unionid, str) or not unionid:
             raise ValueError("identity needs a non-empty 'unionid'")

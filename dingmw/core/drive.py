@@ -64,11 +64,18 @@ class KeyedLocks(Generic[L]):
                     self._locks[key] = (lock, count - 1)
 
 
+# Single flight is per process: every runner (one per request) shares these.
+SYNC_LOCKS: KeyedLocks[threading.Lock] = KeyedLocks(threading.Lock)
+ASYNC_LOCKS: KeyedLocks[asyncio.Lock] = KeyedLocks(asyncio.Lock)
+
+
 class SyncRunner:
-    def __init__(self, client: httpx.Client, store: Store) -> None:
+    def __init__(
+        self, client: httpx.Client, store: Store, locks: KeyedLocks[threading.Lock] = SYNC_LOCKS
+    ) -> None:
         self.client = client
         self.store = store
-        self.locks: KeyedLocks[threading.Lock] = KeyedLocks(threading.Lock)
+        self.locks = locks
 
     def run(self, flow: Flow[T]) -> T:
         try:
@@ -121,10 +128,15 @@ class SyncRunner:
 
 
 class AsyncRunner:
-    def __init__(self, client: httpx.AsyncClient, store: AsyncStore) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        store: AsyncStore,
+        locks: KeyedLocks[asyncio.Lock] = ASYNC_LOCKS,
+    ) -> None:
         self.client = client
         self.store = store
-        self.locks: KeyedLocks[asyncio.Lock] = KeyedLocks(asyncio.Lock)
+        self.locks = locks
 
     async def run(self, flow: Flow[T]) -> T:
         try:

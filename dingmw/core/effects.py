@@ -73,6 +73,12 @@ Reply: TypeAlias = httpx.Response | str | bool | None
 Flow: TypeAlias = Generator[Effect, Reply, T]
 
 
+def done(value: T) -> Flow[T]:
+    """A flow that performs no effect and returns `value`."""
+    return value
+    yield  # pragma: no cover - unreachable; makes this function a generator
+
+
 def http(request: httpx.Request) -> Generator[Effect, Reply, httpx.Response]:
     reply = yield request
     if not isinstance(reply, httpx.Response):  # pragma: no cover - a driver bug

@@ -35,7 +35,7 @@ from ..errors import BadRequestError, ForbiddenError, LoginError
 from ..identity import Identity
 from ..providers import Provider, make_provider
 from ..providers.enrich import CorpDirectory
-from .effects import Flow
+from .effects import Flow, done
 from .http import Headers, WebRequest, WebResponse
 from .outcome import Decision, Exchange, Forward, Respond
 from .redirects import external_base, is_https, safe_next
@@ -58,6 +58,14 @@ PAGE_HEADERS: Headers = (
 
 
 FORWARD_ANONYMOUS = Forward(None)
+
+
+class Finish(Protocol):
+    """What a completed login answers; the default is a 302 to the saved `next`."""
+
+    def __call__(
+        self, req: WebRequest, identity: Identity, next_path: str, headers: Headers
+    ) -> Flow[WebResponse]: ...
 
 
 class Renderer(Protocol):
@@ -105,6 +113,13 @@ def identity_headers(identity: Identity) -> Headers:
     return tuple(headers)
 
 
+def redirect_to_next(
+    req: WebRequest, identity: Identity, next_path: str, headers: Headers
+) -> Flow[WebResponse]:
+    """The default end of a login: 302 to the page the person wanted."""
+    return done(WebResponse(status=302, headers=(("location", next_path), NO_STORE, *headers)))
+
+
 def json_response(status: int, data: Mapping[str, Any], headers: Headers = ()) -> WebResponse:
     body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return WebResponse(status=status, headers=(JSON, NO_STORE, *headers), body=body)
@@ -120,6 +135,7 @@ class Core:
         render: Renderer,
         clock: Callable[[], float] = time.time,
         provider: Provider | None = None,
+        finish: Finish | None = None,
     ) -> None:
         self.settings = settings
         self.render = render
@@ -142,6 +158,7 @@ class Core:
             clock=clock,
         )
         self.provider = provider or make_provider(settings, clock)
+        self.finish: Finish = finish or redirect_to_next
         self.directory = (
             CorpDirectory(settings, clock)
             if settings.enrich == "detail" or settings.corp_id
@@ -267,6 +284,10 @@ class Core:
             next_path, cookies=req.cookies(), path=self.state_cookie_path(req), secure=secure
         )
         widget = self.provider.widget(state=state, redirect_uri=redirect_uri)
+        set_cookies = tuple(("set-cookie", c) for c in cookies)
+        if widget.widget == "redirect":
+            location = ("location", widget.authorize_url)
+            return Respond(WebResponse(status=302, headers=(location, NO_STORE, *set_cookies)))
         config: dict[str, Any] = {
             "flow": self.settings.flow,
             "state": state,
@@ -291,7 +312,7 @@ class Core:
                 "jsapi_url": jsapi_url,
             },
         )
-        headers = (*PAGE_HEADERS, *(("set-cookie", c) for c in cookies))
+        headers = (*PAGE_HEADERS, *set_cookies)
         return Respond(WebResponse(status=200, headers=headers, body=page.encode()))
 
     def in_client(self, req: WebRequest) -> bool:
@@ -323,7 +344,9 @@ class Core:
             code = self.provider.code_from(query)
             if not code:
                 return Respond(self.error(req, BadRequestError("code_missing"), headers=(forget,)))
-            exchange = self.provider.exchange(code, redirect_uri=self.redirect_uri(req))
+            exchange = self.provider.exchange(
+                code, redirect_uri=self.redirect_uri(req), state=pending.nonce
+            )
         return Exchange(self._complete(req, pending, exchange, secure, forget))
 
     def _complete(
@@ -344,11 +367,11 @@ class Core:
             log.info("dingmw: login failed: %s", exc.reason)
             return self.error(req, exc, headers=(forget,))
         log.info("dingmw: login unionid=%s userid=%s", identity.unionid, identity.userid or "-")
-        session = self.sessions.issue(identity, secure=secure)
-        return WebResponse(
-            status=302,
-            headers=(("location", pending.next_path), NO_STORE, forget, ("set-cookie", session)),
-        )
+        session = ("set-cookie", self.sessions.issue(identity, secure=secure))
+        try:
+            return (yield from self.finish(req, identity, pending.next_path, (forget, session)))
+        except LoginError as exc:
+            return self.error(req, exc, headers=(forget,))
 
     def admit(self, identity: Identity) -> None:
         """Apply the allow-lists; `ForbiddenError` names who was refused."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 Headers = tuple[tuple[str, str], ...]
 
@@ -24,6 +24,7 @@ class WebRequest:
     path: str
     query_string: str
     headers: Mapping[str, str]
+    body: bytes = b""  # read only where a route needs it (the hub's token endpoint)
 
     @property
     def cookie_header(self) -> str:
@@ -54,6 +55,13 @@ INTERNAL_ERROR = WebResponse(
     headers=(("content-type", "text/plain; charset=utf-8"), ("cache-control", "no-store")),
     body=b"dingmw: internal error (see the server log)\n",
 )
+
+
+def iri_to_uri(text: str) -> str:
+    """Percent-encode the non-ASCII characters and spaces of a URL so it fits in a header."""
+    if text.isascii() and " " not in text:
+        return text
+    return "".join(ch if ch.isascii() and ch != " " else quote(ch, safe="") for ch in text)
 
 
 def cookie_value(header: str, name: str) -> str | None:

@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 from ..config import Settings
 from ..errors import BadRequestError
-from .http import WebRequest
+from .http import WebRequest, iri_to_uri
 
 MAX_NEXT_LENGTH = 2048
 _HOST_RE = re.compile(r"^(?:[A-Za-z0-9\-._~]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
@@ -24,7 +24,9 @@ _PREFIX_RE = re.compile(r"^(?:/[A-Za-z0-9\-._~%!$&'()*+,;=:@]+)*$")
 
 
 def _looks_offsite(path: str) -> bool:
-    if any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in path) or "\\" in path:
+    # Browsers drop tabs and newlines anywhere in a URL ("/\t/host" is "//host"), so
+    # control characters are refused; an inner space is harmless and kept (encoded).
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in path) or "\\" in path:
         return True
     if not path.startswith("/") or path.startswith("//"):
         return True
@@ -33,7 +35,10 @@ def _looks_offsite(path: str) -> bool:
 
 
 def safe_next(raw: str | None) -> str | None:
-    """`raw` when it is a same-site path (with optional query), else None."""
+    """`raw` when it is a same-site path (with optional query), else None.
+
+    Non-ASCII characters come back percent-encoded, ready for a `Location` header.
+    """
     if not raw or len(raw) > MAX_NEXT_LENGTH:
         return None
     if "#" in raw:
@@ -48,7 +53,7 @@ def safe_next(raw: str | None) -> str | None:
         decoded = undone
     else:
         return None
-    return raw
+    return iri_to_uri(raw)
 
 
 def _first(value: str) -> str:

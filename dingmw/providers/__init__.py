@@ -36,11 +36,12 @@ class Provider(Protocol):
 
     def code_from(self, params: Mapping[str, str]) -> str | None: ...
 
-    def exchange(self, code: str, *, redirect_uri: str) -> Flow[Identity]: ...
+    def exchange(self, code: str, *, redirect_uri: str, state: str = "") -> Flow[Identity]: ...
 
 
 def make_provider(settings: Settings, clock: Callable[[], float]) -> Provider:
     from .bycode import BycodeProvider
+    from .hubclient import HubProvider
     from .oauth2 import OAuth2Provider
     from .sns import SnsProvider
 
@@ -48,6 +49,7 @@ def make_provider(settings: Settings, clock: Callable[[], float]) -> Provider:
         "oauth2": OAuth2Provider,
         "sns": SnsProvider,
         "bycode": BycodeProvider,
+        "hub": HubProvider,
     }
     factory = factories.get(settings.flow)
     if factory is None:

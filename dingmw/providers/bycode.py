@@ -56,7 +56,7 @@ class BycodeProvider:
     def code_from(self, params: Mapping[str, str]) -> str | None:
         return params.get("code") or None
 
-    def exchange(self, code: str, *, redirect_uri: str) -> Flow[Identity]:
+    def exchange(self, code: str, *, redirect_uri: str, state: str = "") -> Flow[Identity]:
         s = self._s
         timestamp = str(int(self._clock() * 1000))
         request = httpx.Request(

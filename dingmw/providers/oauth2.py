@@ -61,7 +61,7 @@ class OAuth2Provider:
     def code_from(self, params: Mapping[str, str]) -> str | None:
         return params.get("authCode") or params.get("code") or None
 
-    def exchange(self, code: str, *, redirect_uri: str) -> Flow[Identity]:
+    def exchange(self, code: str, *, redirect_uri: str, state: str = "") -> Flow[Identity]:
         s = self._s
         token = yield from api(
             TOKEN_CALL,

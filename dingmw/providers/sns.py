@@ -114,7 +114,7 @@ class SnsProvider:
 
         return with_app_token(self._token_key, self._fetch_token, send)
 
-    def exchange(self, code: str, *, redirect_uri: str) -> Flow[Identity]:
+    def exchange(self, code: str, *, redirect_uri: str, state: str = "") -> Flow[Identity]:
         s = self._s
         persistent = yield from self._post(
             PERSISTENT_CALL, "/sns/get_persistent_code", {"tmp_auth_code": code}
