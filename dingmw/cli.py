@@ -58,8 +58,25 @@ def _fake(args: argparse.Namespace) -> int:
 
 
 def _hub(args: argparse.Namespace) -> int:
-    print("dingmw hub: the hub is not available in this version yet", file=sys.stderr)
-    return 2
+    import uvicorn
+
+    from .hub import create_app
+
+    try:
+        app = create_app(Settings.from_env())
+    except ConfigError as exc:
+        print(f"dingmw hub: configuration error: {exc}", file=sys.stderr)
+        return 1
+    print(f"dingmw hub on http://{args.host}:{args.port}", flush=True)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        proxy_headers=False,  # DINGMW_TRUST_PROXY decides what forwarded headers mean
+        server_header=False,
+    )
+    return 0
 
 
 def parser() -> argparse.ArgumentParser:

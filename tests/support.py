@@ -21,7 +21,7 @@ from starlette.routing import Route
 with warnings.catch_warnings():
     # Starlette's TestClient prefers httpx2; dingmw is built on httpx on purpose.
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
-    from starlette.testclient import TestClient
+    from starlette.testclient import TestClient as TestClient
 
 from dingmw import ASGIMiddleware, Settings, WSGIMiddleware, get_identity
 from dingmw.testing import DEFAULT_APP_KEY, DEFAULT_APP_SECRET, FakeDingTalk

@@ -1,0 +1,487 @@
+"""The hub (CONTRACT §6, seed 002): its wire format, every refusal, and sites logging in
+through it with either adapter."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from dingmw import Settings
+from dingmw.config import HubClient
+from dingmw.hub import Hub, create_app
+from dingmw.stores.memory import MemoryStore
+from dingmw.testing import DEFAULT_CORP_ID, LISI, ZHANGSAN, FakeDingTalk
+
+from .support import HTML, TestClient, build_client, make_settings, page_config
+
+HUB = "http://hub.test"
+SITE_A = "http://site-a.test"
+SITE_B = "http://site-b.test"
+SECRET_A = "site-a-secret-0123456789"
+SECRET_B = "site-b-secret-9876543210"
+CALLBACK_A = f"{SITE_A}/dingtalk/callback"
+CALLBACK_B = f"{SITE_B}/dingtalk/callback"
+CLIENTS = (
+    HubClient(client_id="site-a", client_secret=SECRET_A, redirect_urls=(CALLBACK_A,)),
+    HubClient(client_id="site-b", client_secret=SECRET_B, redirect_urls=(CALLBACK_B,)),
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def hub(fake: FakeDingTalk, clock: Clock) -> Hub:
+    settings = make_settings(
+        "oauth2", hub_clients=CLIENTS, enrich="detail", corp_id=DEFAULT_CORP_ID
+    )
+    store = MemoryStore(timer=clock).aio()
+    return create_app(settings, transport=fake.transport(), store=store, clock=clock)
+
+
+@pytest.fixture
+def hub_browser(hub: Hub) -> Iterator[TestClient]:
+    with TestClient(hub, base_url=HUB, follow_redirects=False) as client:
+        yield client
+
+
+def basic(client_id: str, secret: str) -> dict[str, str]:
+    token = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    return {"authorization": f"Basic {token}"}
+
+
+def authorize(
+    hub_browser: httpx.Client,
+    fake: FakeDingTalk,
+    unionid: str,
+    *,
+    client_id: str = "site-a",
+    redirect_url: str = CALLBACK_A,
+    state: str = "site-state-1",
+) -> str:
+    """A person goes through the hub for a site; returns where the hub sends them back."""
+    params = {"redirect_url": redirect_url, "client_id": client_id, "state": state}
+    response = hub_browser.get("/dingtalk/authorize", params=params, headers=HTML)
+    assert response.status_code == 302, response.text
+    location = response.headers["location"]
+    if location.startswith("/dingtalk/login"):
+        page = hub_browser.get(location, headers=HTML)
+        callback = fake.scan(page_config(page)["authorize_url"], unionid)
+        response = hub_browser.get(callback, headers=HTML)
+        assert response.status_code == 302, response.text
+        location = response.headers["location"]
+    return str(location)
+
+
+def code_of(location: str) -> tuple[str, str]:
+    query = parse_qs(urlsplit(location).query)
+    return query["code"][0], query["state"][0]
+
+
+def redeem(hub_browser: httpx.Client, body: str, **headers: str) -> httpx.Response:
+    return hub_browser.post(
+        "/dingtalk/token",
+        content=body.encode(),
+        headers={"content-type": "text/plain", **basic("site-a", SECRET_A), **headers},
+    )
+
+
+def tokens_for(hub_browser: httpx.Client, fake: FakeDingTalk) -> dict[str, Any]:
+    code, state = code_of(authorize(hub_browser, fake, ZHANGSAN.unionid))
+    response = redeem(hub_browser, f"code={code}&state={state}")
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+# Wire format -------------------------------------------------------------------------
+
+
+def test_authorize_sends_back_a_code_and_the_sites_state(
+    hub_browser: httpx.Client, fake: FakeDingTalk
+) -> None:
+    location = authorize(hub_browser, fake, ZHANGSAN.unionid, state="xyz 1")
+    assert location.startswith(CALLBACK_A + "?")
+    code, state = code_of(location)
+    assert state == "xyz 1"
+    assert len(base64.urlsafe_b64decode(code + "==")) * 8 >= 128
+
+
+def test_token_response_has_the_seeds_keys(hub_browser: httpx.Client, fake: FakeDingTalk) -> None:
+    code, state = code_of(authorize(hub_browser, fake, ZHANGSAN.unionid))
+    response = redeem(hub_browser, f"code={code}&state={state}")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["cache-control"] == "no-store"
+    data = response.json()
+    assert set(data) == {"access_token", "expiry_in", "refresh_token", "token_type"}
+    assert data["token_type"] == "Bearer"
+    assert data["expiry_in"] == 7200
+    assert isinstance(data["access_token"], str)
+    assert isinstance(data["refresh_token"], str)
+
+
+def test_token_accepts_a_form_encoded_body(hub_browser: httpx.Client, fake: FakeDingTalk) -> None:
+    code, state = code_of(authorize(hub_browser, fake, ZHANGSAN.unionid))
+    response = hub_browser.post(
+        "/dingtalk/token", data={"code": code, "state": state}, headers=basic("site-a", SECRET_A)
+    )
+    assert response.status_code == 200
+    assert response.json()["token_type"] == "Bearer"
+
+
+@pytest.mark.parametrize("scheme", ["", "Bearer "])
+def test_userinfo(hub_browser: httpx.Client, fake: FakeDingTalk, scheme: str) -> None:
+    tokens = tokens_for(hub_browser, fake)
+    response = hub_browser.get(
+        "/dingtalk/userinfo", headers={"authorization": scheme + tokens["access_token"]}
+    )
+    assert response.status_code == 200
+    data = response.json()
+    assert data["username"] == "zhangsan"
+    assert data["email"] == ZHANGSAN.org_email  # the organisation email (enrichment)
+    assert data["unionid"] == ZHANGSAN.unionid
+    assert data["userid"] == "zhangsan"
+    assert data["dept_ids"] == [1, 100]
+
+
+def test_second_site_needs_no_second_scan(hub_browser: httpx.Client, fake: FakeDingTalk) -> None:
+    authorize(hub_browser, fake, ZHANGSAN.unionid)
+    location = authorize(
+        hub_browser, fake, LISI.unionid, client_id="site-b", redirect_url=CALLBACK_B
+    )
+    assert location.startswith(CALLBACK_B + "?")
+    assert fake.calls["/v1.0/oauth2/userAccessToken"] == 1
+    code, state = code_of(location)
+    response = hub_browser.post(
+        "/dingtalk/token",
+        content=f"code={code}&state={state}".encode(),
+        headers=basic("site-b", SECRET_B),
+    )
+    userinfo = hub_browser.get(
+        "/dingtalk/userinfo", headers={"authorization": response.json()["access_token"]}
+    )
+    assert userinfo.json()["unionid"] == ZHANGSAN.unionid  # the hub session's person
+
+
+# Refusals ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("client_id", "redirect_url", "reason"),
+    [
+        ("nobody", CALLBACK_A, "unknown_client"),
+        ("site-a", CALLBACK_B, "redirect_not_registered"),  # another client's URL
+        ("site-a", CALLBACK_A + "/", "redirect_not_registered"),
+        ("site-a", CALLBACK_A + "x", "redirect_not_registered"),
+        ("site-a", CALLBACK_A + "?next=/", "redirect_not_registered"),
+        ("site-a", "http://site-a.test:8080/dingtalk/callback", "redirect_not_registered"),
+        ("site-a", "https://site-a.test/dingtalk/callback", "redirect_not_registered"),
+        ("site-a", "http://evil.test/dingtalk/callback", "redirect_not_registered"),
+    ],
+)
+def test_authorize_refuses_unregistered_clients_and_urls(
+    hub_browser: httpx.Client, client_id: str, redirect_url: str, reason: str
+) -> None:
+    response = hub_browser.get(
+        "/dingtalk/authorize",
+        params={"redirect_url": redirect_url, "client_id": client_id, "state": "s"},
+        headers=HTML,
+    )
+    assert response.status_code == 400
+    assert f'data-reason="{reason}"' in response.text
+    assert "location" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"authorization": "Bearer abc"},
+        {"authorization": "Basic !!!"},
+        basic("site-a", "wrong-secret-000000000"),
+        basic("nobody", SECRET_A),
+        basic("site-a", ""),
+    ],
+)
+def test_token_refuses_bad_client_credentials(
+    hub_browser: httpx.Client, fake: FakeDingTalk, headers: dict[str, str]
+) -> None:
+    code, state = code_of(authorize(hub_browser, fake, ZHANGSAN.unionid))
+    response = hub_browser.post(
+        "/dingtalk/token",
+        content=f"code={code}&state={state}".encode(),
+        headers={"content-type": "text/plain", **headers},
+    )
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+    assert response.headers["www-authenticate"].startswith("Basic")
+    # The code was not consumed by the failed attempt.
+    assert redeem(hub_browser, f"code={code}&state={state}").status_code == 200
+
+
+def test_code_is_single_use_and_replay_revokes_its_tokens(
+    hub_browser: httpx.Client, fake: FakeDingTalk
+) -> None:
+    code, state = code_of(authorize(hub_browser, fake, ZHANGSAN.unionid))
+    first = redeem(hub_browser, f"code={code}&state={state}").json()
+    replay = redeem(hub_browser, f"code={code}&state={state}")
+    assert replay.status_code == 400
+    assert replay.json()["error"] == "invalid_grant"
+    userinfo = hub_browser.get(
+        "/dingtalk/userinfo", headers={"authorization": first["access_token"]}
+    )
+    assert userinfo.status_code == 401
+    refreshed = redeem(
+        hub_browser, f"grant_type=refresh_token&refresh_token={first['refresh_token']}"
+    )
+    assert refreshed.status_code == 400
+
+
+def test_code_is_bound_to_its_client(hub_browser: httpx.Client, fake: FakeDingTalk) -> None:
+    code, state = code_of(authorize(hub_browser, fake, ZHANGSAN.unionid))
+    response = hub_browser.post(
+        "/dingtalk/token",
+        content=f"code={code}&state={state}".encode(),
+        headers={"content-type": "text/plain", **basic("site-b", SECRET_B)},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_grant"
+    assert redeem(hub_browser, f"code={code}&state={state}").status_code == 400  # burnt
+
+
+def test_code_is_bound_to_state_and_redirect_url(
+    hub_browser: httpx.Client, fake: FakeDingTalk
+) -> None:
+    code, _ = code_of(authorize(hub_browser, fake, ZHANGSAN.unionid))
+    assert redeem(hub_browser, f"code={code}&state=other").status_code == 400
+    hub_browser.cookies.clear()
+    code, state = code_of(authorize(hub_browser, fake, ZHANGSAN.unionid))
+    wrong = redeem(hub_browser, f"code={code}&state={state}&redirect_url={CALLBACK_B}")
+    assert wrong.status_code == 400
+
+
+def test_code_expires_after_60_seconds(
+    hub_browser: httpx.Client, fake: FakeDingTalk, clock: Clock
+) -> None:
+    code, state = code_of(authorize(hub_browser, fake, ZHANGSAN.unionid))
+    clock.now += 61
+    response = redeem(hub_browser, f"code={code}&state={state}")
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_grant"
+
+
+def test_access_token_expires(hub_browser: httpx.Client, fake: FakeDingTalk, clock: Clock) -> None:
+    tokens = tokens_for(hub_browser, fake)
+    clock.now += 7201
+    response = hub_browser.get(
+        "/dingtalk/userinfo", headers={"authorization": f"Bearer {tokens['access_token']}"}
+    )
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_token"
+    assert "invalid_token" in response.headers["www-authenticate"]
+
+
+def test_refresh_tokens_rotate_and_reuse_is_refused(
+    hub_browser: httpx.Client, fake: FakeDingTalk
+) -> None:
+    tokens = tokens_for(hub_browser, fake)
+    rotated = redeem(
+        hub_browser, f"grant_type=refresh_token&refresh_token={tokens['refresh_token']}"
+    )
+    assert rotated.status_code == 200
+    new = rotated.json()
+    assert new["refresh_token"] != tokens["refresh_token"]
+    assert new["access_token"] != tokens["access_token"]
+    reuse = redeem(hub_browser, f"grant_type=refresh_token&refresh_token={tokens['refresh_token']}")
+    assert reuse.status_code == 400
+    assert reuse.json()["error"] == "invalid_grant"
+    # Reuse means theft: the whole family is revoked, the rotated tokens included.
+    userinfo = hub_browser.get("/dingtalk/userinfo", headers={"authorization": new["access_token"]})
+    assert userinfo.status_code == 401
+    again = redeem(hub_browser, f"grant_type=refresh_token&refresh_token={new['refresh_token']}")
+    assert again.status_code == 400
+
+
+def test_refresh_token_is_bound_to_its_client(
+    hub_browser: httpx.Client, fake: FakeDingTalk
+) -> None:
+    tokens = tokens_for(hub_browser, fake)
+    response = hub_browser.post(
+        "/dingtalk/token",
+        content=f"grant_type=refresh_token&refresh_token={tokens['refresh_token']}".encode(),
+        headers={"content-type": "text/plain", **basic("site-b", SECRET_B)},
+    )
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "error"),
+    [
+        ("", "text/plain", "invalid_request"),
+        ("state=x", "text/plain", "invalid_request"),
+        ("grant_type=password&username=a", "text/plain", "unsupported_grant_type"),
+        ("grant_type=refresh_token", "text/plain", "invalid_request"),
+        ('{"code": "x"}', "application/json", "invalid_request"),
+        ("code=unknown&state=x", "text/plain", "invalid_grant"),
+    ],
+)
+def test_token_refuses_bad_requests(
+    hub_browser: httpx.Client, body: str, content_type: str, error: str
+) -> None:
+    response = hub_browser.post(
+        "/dingtalk/token",
+        content=body.encode(),
+        headers={"content-type": content_type, **basic("site-a", SECRET_A)},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == error
+
+
+def test_token_needs_post_and_a_small_body(hub_browser: httpx.Client) -> None:
+    assert hub_browser.get("/dingtalk/token").status_code == 405
+    big = redeem(hub_browser, "code=" + "x" * 20000)
+    assert big.status_code == 413
+
+
+@pytest.mark.parametrize("authorization", ["", "Bearer ", "Bearer nope", "nope"])
+def test_userinfo_refuses_bad_tokens(hub_browser: httpx.Client, authorization: str) -> None:
+    response = hub_browser.get("/dingtalk/userinfo", headers={"authorization": authorization})
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_token"
+
+
+def test_hub_callback_with_mismatched_forward_url_is_refused(
+    hub_browser: httpx.Client, fake: FakeDingTalk
+) -> None:
+    params = {"redirect_url": CALLBACK_A, "client_id": "site-a", "state": "s"}
+    login = hub_browser.get("/dingtalk/authorize", params=params, headers=HTML)
+    page = hub_browser.get(login.headers["location"], headers=HTML)
+    callback = fake.scan(page_config(page)["authorize_url"], ZHANGSAN.unionid)
+    response = hub_browser.get(callback + "&forward_url=http://evil.test/", headers=HTML)
+    assert response.status_code == 400
+    assert "evil.test" not in response.headers.get("location", "")
+
+
+def test_hub_refuses_to_start_without_clients(fake: FakeDingTalk) -> None:
+    from dingmw import ConfigError
+
+    with pytest.raises(ConfigError, match="DINGMW_HUB_CLIENTS"):
+        create_app(make_settings("oauth2"), transport=fake.transport())
+
+
+def test_hub_clients_from_env(tmp_path: Any) -> None:
+    clients = [{"client_id": "a", "client_secret": SECRET_A, "redirect_urls": [CALLBACK_A]}]
+    env = {
+        "DINGMW_APP_KEY": "k",
+        "DINGMW_APP_SECRET": "s",
+        "DINGMW_SECRET_KEY": "x" * 32,
+        "DINGMW_HUB_CLIENTS": json.dumps(clients),
+    }
+    settings = Settings.from_env(env)
+    assert settings.hub_clients[0].redirect_urls == (CALLBACK_A,)
+    assert SECRET_A not in repr(settings)
+    path = tmp_path / "clients.json"
+    path.write_text(json.dumps(clients))
+    assert Settings.from_env({**env, "DINGMW_HUB_CLIENTS": str(path)}).hub_clients == (
+        settings.hub_clients
+    )
+
+
+@pytest.mark.parametrize(
+    "clients",
+    [
+        "not json",
+        "{}",
+        '[{"client_id": "a"}]',
+        '[{"client_id": "a", "client_secret": "short", "redirect_urls": ["http://a/cb"]}]',
+        '[{"client_id": "a", "client_secret": "0123456789abcdef", "redirect_urls": ["/cb"]}]',
+        '[{"client_id": "a", "client_secret": "0123456789abcdef", "redirect_urls": []}]',
+        "/no/such/file.json",
+    ],
+)
+def test_bad_hub_clients_name_the_variable(clients: str) -> None:
+    from dingmw import ConfigError
+
+    env = {
+        "DINGMW_APP_KEY": "k",
+        "DINGMW_APP_SECRET": "s",
+        "DINGMW_SECRET_KEY": "x" * 32,
+        "DINGMW_HUB_CLIENTS": clients,
+    }
+    with pytest.raises(ConfigError, match="DINGMW_HUB_CLIENTS") as info:
+        Settings.from_env(env)
+    assert "0123456789abcdef" not in str(info.value)
+
+
+# Sites logging in through the hub -------------------------------------------------------
+
+
+def site_settings(client_id: str = "site-a", secret: str = SECRET_A, **extra: Any) -> Settings:
+    return make_settings("hub", hub_url=HUB, app_key=client_id, app_secret=secret, **extra)
+
+
+def test_site_logs_in_through_the_hub(
+    adapter: str, hub: Hub, hub_browser: TestClient, fake: FakeDingTalk
+) -> None:
+    if adapter == "asgi":
+        to_hub: dict[str, Any] = {"client": httpx.AsyncClient(transport=httpx.ASGITransport(hub))}
+    else:
+        to_hub = {"client": hub_browser}
+    site: httpx.Client = build_client(adapter, site_settings(), fake, **to_hub)
+    site.base_url = httpx.URL(SITE_A)
+    start = site.get("/reports", headers=HTML)
+    assert start.status_code == 302
+    login = site.get(start.headers["location"], headers=HTML)
+    assert login.status_code == 302
+    assert login.headers["location"].startswith(f"{HUB}/dingtalk/authorize?")
+    query = parse_qs(urlsplit(login.headers["location"]).query)
+    assert query["redirect_url"] == [CALLBACK_A]
+    assert query["client_id"] == ["site-a"]
+    back = authorize(hub_browser, fake, ZHANGSAN.unionid, state=query["state"][0])
+    done = site.get(back, headers=HTML)
+    assert done.status_code == 302, done.text
+    assert done.headers["location"] == "/reports"
+    me = site.get("/dingtalk/me").json()
+    assert me["unionid"] == ZHANGSAN.unionid
+    assert me["userid"] == "zhangsan"
+    assert me["flow"] == "hub"
+    assert site.get("/reports").json()["userid"] == "zhangsan"
+    # The site's own state protection still holds: replaying the hub's redirect fails.
+    assert site.get(back, headers=HTML).status_code == 400
+
+
+def test_site_shows_a_502_when_the_hub_refuses(
+    adapter: str, hub: Hub, hub_browser: TestClient, fake: FakeDingTalk
+) -> None:
+    wrong = site_settings(secret="not-the-right-secret-00")
+    if adapter == "asgi":
+        to_hub: dict[str, Any] = {"client": httpx.AsyncClient(transport=httpx.ASGITransport(hub))}
+    else:
+        to_hub = {"client": hub_browser}
+    site: httpx.Client = build_client(adapter, wrong, fake, **to_hub)
+    site.base_url = httpx.URL(SITE_A)
+    login = site.get("/dingtalk/login", headers=HTML)
+    state = parse_qs(urlsplit(login.headers["location"]).query)["state"][0]
+    back = authorize(hub_browser, fake, ZHANGSAN.unionid, state=state)
+    response = site.get(back, headers=HTML)
+    assert response.status_code == 502
+    assert "hub/token" in response.text
+    assert "invalid_client" in response.text
+    assert "not-the-right-secret" not in response.text
