@@ -5,8 +5,8 @@ Prints the session cookie the load generator must send (empty for the bare app).
 from __future__ import annotations
 
 import sys
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
