@@ -13,7 +13,9 @@ import contextlib
 import html
 import secrets
 import socket
+import threading
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse
@@ -100,8 +102,6 @@ def browser_host(host: str) -> str:
 
 async def serve(host: str, port: int, *, flow: str = "oauth2", fake_port: int = 0) -> None:
     """Serve the example app on `host:port` and the fake DingTalk on another port."""
-    import uvicorn
-
     from .testing import FakeDingTalk
 
     app_sock = bind(host, port)
@@ -127,3 +127,35 @@ async def serve(host: str, port: int, *, flow: str = "oauth2", fake_port: int = 
 def run(host: str, port: int, *, flow: str = "oauth2") -> None:
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(host, port, flow=flow))
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that says when it has started (or failed to)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = threading.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().startup(sockets=sockets)
+        finally:
+            self.ready.set()
+
+
+def start_fake(host: str = "127.0.0.1") -> str:
+    """Serve a fake DingTalk on a free port in a background thread; returns its URL.
+
+    For examples and local experiments; the thread ends with the process.
+    """
+    from .testing import FakeDingTalk
+
+    sock = bind(host, 0)
+    server = _Server(uvicorn.Config(FakeDingTalk().asgi_app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="fake-dingtalk", daemon=True
+    )
+    thread.start()
+    if not server.ready.wait(15) or not server.started:
+        raise RuntimeError("the fake DingTalk did not start")
+    return f"http://{browser_host(host)}:{sock.getsockname()[1]}"
