@@ -13,9 +13,12 @@ from .errors import (
     UpstreamError,
 )
 from .identity import Identity, get_identity
+from .logs import install as _install_log_filters
 from .wsgi import WSGIMiddleware
 
 __version__ = "0.1.0"
+
+_install_log_filters()
 
 __all__ = [
     "ASGIMiddleware",
