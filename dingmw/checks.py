@@ -6,6 +6,8 @@ driver performs them, so it exercises the same code a login does.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from .config import Settings
 from .core.effects import Flow
 from .errors import UpstreamError
@@ -14,6 +16,17 @@ from .providers.calls import api, as_str, build, oapi
 APP_TOKEN_CALL = "oauth2/accessToken"  # noqa: S105  # a call name, not a secret
 SNS_GETTOKEN_CALL = "sns/gettoken"
 CORP_GETTOKEN_CALL = "gettoken"
+
+
+def store_location(url: str) -> str:
+    """`DINGMW_STORE_URL` without user, password or query (which may hold a password)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def describe(settings: Settings) -> list[str]:
@@ -31,7 +44,7 @@ def describe(settings: Settings) -> list[str]:
         f"Secure={settings.cookie_secure}",
         f"base URL: {settings.base_url or '(derived from each request)'}"
         + (", trusting X-Forwarded-*" if settings.trust_proxy else ""),
-        f"store: {settings.store_url.split('@')[-1]}",
+        f"store: {store_location(settings.store_url)}",
         f"DingTalk: oapi {settings.oapi_url}, api {settings.api_url}, login {settings.login_url}",
         f"QR widget script: {settings.widget_script_url}",
     ]

@@ -32,7 +32,9 @@ def _check(args: argparse.Namespace) -> int:
         try:
             results = SyncRunner(client, MemoryStore()).run(live_check(settings))
         except LoginError as exc:
-            print(f"dingmw check --live: {exc}", file=sys.stderr)
+            call = exc.params.get("call", "")
+            where = f" ({call})" if call else ""
+            print(f"dingmw check --live: {exc.reason}{where}: {exc.detail}", file=sys.stderr)
             return 1
     for line in results:
         print(line)

@@ -146,6 +146,11 @@ class Settings:
                 "DINGMW_ALLOWED_DEPT_IDS needs DINGMW_ENRICH=detail (departments come from "
                 "the user's detail)"
             )
+        if self.allowed_corp_ids and self.flow in ("sns", "bycode") and self.enrich != "detail":
+            raise ConfigError(
+                f"DINGMW_ALLOWED_CORP_IDS needs DINGMW_ENRICH=detail with DINGMW_FLOW={self.flow} "
+                "(that flow does not say which organisation a person belongs to)"
+            )
         if self.flow == "hub" and not self.hub_url:
             raise ConfigError("DINGMW_HUB_URL is required when DINGMW_FLOW=hub")
         for name, url in (
@@ -171,8 +176,10 @@ class Settings:
         ):
             if ttl <= 0:
                 raise ConfigError(f"{name} must be a positive number of seconds")
-        if not (self.store_url.startswith("memory://") or self.store_url.startswith("redis")):
-            raise ConfigError("DINGMW_STORE_URL must be memory:// or redis://host:port/db")
+        if not self.store_url.startswith(("memory://", "redis://", "rediss://", "unix://")):
+            raise ConfigError(
+                "DINGMW_STORE_URL must be memory://, redis://host:port/db, rediss://... or unix://..."
+            )
 
     # Derived values -------------------------------------------------------
 

@@ -41,32 +41,41 @@ def network_error(request: httpx.Request, exc: httpx.HTTPError) -> UpstreamError
 
 
 class KeyedLocks(Generic[L]):
-    """One lock per key, alive only while someone holds or waits for it."""
+    """One lock per key, alive only while someone holds or waits for it.
 
-    def __init__(self, factory: Callable[[], L]) -> None:
+    `scope` separates users that must not share a lock: an `asyncio.Lock`
+    belongs to one event loop, and a process may run several (a test client
+    per thread), so the async locks are scoped by the running loop.
+    """
+
+    def __init__(self, factory: Callable[[], L], scope: Callable[[], int] = lambda: 0) -> None:
         self._factory: Callable[[], L] = factory
-        self._locks: dict[str, tuple[L, int]] = {}
+        self._scope = scope
+        self._locks: dict[tuple[int, str], tuple[L, int]] = {}
         self._guard = threading.Lock()
 
     @contextmanager
     def ref(self, key: str) -> Iterator[L]:
+        slot = (self._scope(), key)
         with self._guard:
-            lock, count = self._locks.get(key) or (self._factory(), 0)
-            self._locks[key] = (lock, count + 1)
+            lock, count = self._locks.get(slot) or (self._factory(), 0)
+            self._locks[slot] = (lock, count + 1)
         try:
             yield lock
         finally:
             with self._guard:
-                lock, count = self._locks[key]
+                lock, count = self._locks[slot]
                 if count == 1:
-                    del self._locks[key]
+                    del self._locks[slot]
                 else:
-                    self._locks[key] = (lock, count - 1)
+                    self._locks[slot] = (lock, count - 1)
 
 
 # Single flight is per process: every runner (one per request) shares these.
 SYNC_LOCKS: KeyedLocks[threading.Lock] = KeyedLocks(threading.Lock)
-ASYNC_LOCKS: KeyedLocks[asyncio.Lock] = KeyedLocks(asyncio.Lock)
+ASYNC_LOCKS: KeyedLocks[asyncio.Lock] = KeyedLocks(
+    asyncio.Lock, scope=lambda: id(asyncio.get_running_loop())
+)
 
 
 class SyncRunner:

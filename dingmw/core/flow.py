@@ -243,7 +243,12 @@ class Core:
     ) -> WebResponse:
         status = status or exc.status
         if exc.status >= 500:
-            log.warning("dingmw: %s (%s)", exc.reason, exc)
+            log.warning(
+                "dingmw: %s%s: %s",
+                exc.reason,
+                f" in {exc.params['call']}" if "call" in exc.params else "",
+                exc.detail or "-",
+            )
         accept = req.headers.get("accept", "")
         if accept and "text/html" not in accept and "*/*" not in accept:
             data: dict[str, Any] = {"error": exc.reason}
@@ -257,7 +262,8 @@ class Core:
             {
                 "status": status,
                 "reason": exc.reason,
-                "detail": exc.detail,
+                # A 503 concerns our own infrastructure (addresses): in the log, not the page.
+                "detail": "" if exc.status == 503 else exc.detail,
                 "params": exc.params,
                 "login_url": self.own_url(req, "login"),
                 "home_url": (req.root_path or "") + "/",

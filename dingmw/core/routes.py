@@ -33,7 +33,8 @@ class Route(enum.Enum):
 
 ROUTES: dict[str, tuple[Route, frozenset[str]]] = {
     "/login": (Route.LOGIN, frozenset({"GET", "HEAD"})),
-    "/callback": (Route.CALLBACK, frozenset({"GET", "HEAD"})),
+    # GET only: a HEAD (a link checker, a prefetch) must not spend the one-time state.
+    "/callback": (Route.CALLBACK, frozenset({"GET"})),
     "/logout": (Route.LOGOUT, frozenset({"GET", "HEAD", "POST"})),
     "/me": (Route.ME, frozenset({"GET", "HEAD"})),
     "/auth": (Route.AUTH, frozenset({"GET", "HEAD"})),

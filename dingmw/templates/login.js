@@ -37,6 +37,11 @@
       // Current QR (oauth2): DTFrameLogin checks the frame's origin and hands
       // over the authCode; the callback URL is built here, never taken as given.
       if (typeof window.DTFrameLogin !== "function") { show(statusBox.dataset.widgetMissing); return; }
+      // The widget's own origin check is a loose pattern match (/login.dingtalk.com/), so
+      // messages from any other origin are stopped here, before the widget sees them.
+      window.addEventListener("message", function (event) {
+        if (event.origin !== cfg.login_origin) { event.stopImmediatePropagation(); }
+      }, true);
       window.DTFrameLogin(
         { id: "dingmw-qr", width: 300, height: 300 },
         {

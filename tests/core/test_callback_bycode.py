@@ -9,7 +9,7 @@ import pytest
 
 from dingmw.core.effects import CALL_EXTENSION, Flow, StorePut
 from dingmw.core.http import WebResponse
-from dingmw.errors import UpstreamError
+from dingmw.errors import ConfigError, UpstreamError
 
 from .helpers import (
     APP_KEY,
@@ -121,10 +121,8 @@ def test_reused_state_is_400() -> None:
     assert page_context(response)["reason"] == "state_used"
 
 
-def test_corp_allow_list_refuses_without_corp_information() -> None:
-    """bycode says nothing about the organisation, so a corp allow-list admits nobody."""
-    _, flow = begin(Clock(), allowed_corp_ids=frozenset({"dingcorp0001"}))
-    flow.send(True)
-    response = finish(flow, reply(200, "sns_getuserinfo_bycode"))
-    assert response.status == 403
-    assert page_context(response)["reason"] == "corp_not_allowed"
+def test_corp_allow_list_needs_enrichment() -> None:
+    """bycode says nothing about the organisation: a corp allow-list would admit nobody,
+    so the settings refuse it unless DINGMW_ENRICH=detail looks the person up."""
+    with pytest.raises(ConfigError, match="DINGMW_ALLOWED_CORP_IDS needs DINGMW_ENRICH=detail"):
+        begin(Clock(), allowed_corp_ids=frozenset({"dingcorp0001"}))

@@ -203,7 +203,8 @@ def test_unknown_route_under_the_prefix_is_404(path: str) -> None:
     ("path", "method", "allow"),
     [
         ("/dingtalk/login", "POST", "GET, HEAD"),
-        ("/dingtalk/callback", "POST", "GET, HEAD"),
+        ("/dingtalk/callback", "POST", "GET"),
+        ("/dingtalk/callback", "HEAD", "GET"),  # a HEAD must not spend the one-time state
         ("/dingtalk/me", "DELETE", "GET, HEAD"),
         ("/dingtalk/auth", "PUT", "GET, HEAD"),
         ("/dingtalk/logout", "PUT", "GET, HEAD, POST"),
