@@ -45,5 +45,13 @@ def open_stores(url: str) -> tuple[Store, AsyncStore]:
         memory = MemoryStore()
         return memory, memory.aio()
     if url.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError("DINGMW_STORE_URL=redis://... needs the Redis store, not yet available")
+        try:
+            from .redis import AsyncRedisStore, RedisStore
+        except ImportError as exc:
+            if exc.name is None or exc.name.partition(".")[0] != "redis":
+                raise
+            raise ConfigError(
+                "DINGMW_STORE_URL=redis://... needs the redis package: pip install 'dingmw[redis]'"
+            ) from None
+        return RedisStore(url), AsyncRedisStore(url)
     raise ConfigError("DINGMW_STORE_URL must be memory:// or redis://host:port/db")
