@@ -326,3 +326,22 @@ def test_unknown_own_route_and_wrong_method(client_factory: ClientFactory) -> No
     response = client.post("/dingtalk/login")
     assert response.status_code == 405
     assert "GET" in response.headers["allow"]
+
+
+def test_trusted_forwarded_prefix_is_used_everywhere(
+    client_factory: ClientFactory, fake: FakeDingTalk
+) -> None:
+    """Behind a proxy that mounts the app at /app and strips the prefix."""
+    client = client_factory(make_settings("oauth2", trust_proxy=True))
+    proxy = {**HTML, "x-forwarded-prefix": "/app", "x-forwarded-proto": "https"}
+    response = client.get("/private", headers=proxy)
+    assert response.headers["location"] == "/app/dingtalk/login?next=/app/private"
+    page = client.get("/dingtalk/login", params={"next": "/app/private"}, headers=proxy)
+    config = page_config(page)
+    assert config["redirect_uri"] == "https://testserver/app/dingtalk/callback"
+    assert "Path=/app/dingtalk/" in page.headers["set-cookie"]
+    assert "Secure" in page.headers["set-cookie"]
+    # Untrusted, the same headers change nothing.
+    untrusted = client_factory(make_settings("oauth2"))
+    plain = untrusted.get("/private", headers=proxy)
+    assert plain.headers["location"] == "/dingtalk/login?next=/private"

@@ -23,6 +23,7 @@ for non-browser clients) with the error's status.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -38,7 +39,7 @@ from ..providers.enrich import CorpDirectory
 from .effects import Flow, done
 from .http import Headers, WebRequest, WebResponse
 from .outcome import Decision, Exchange, Forward, Respond
-from .redirects import external_base, is_https, safe_next
+from .redirects import external_base, forwarded_prefix, is_https, safe_next
 from .routes import PublicPaths, Route, own_route, wants_html
 from .session import Sessions
 from .state import LoginStates, PendingLogin
@@ -191,6 +192,11 @@ class Core:
         return None
 
     def decide(self, req: WebRequest) -> Decision:
+        if self.settings.trust_proxy and "x-forwarded-prefix" in req.headers:
+            try:
+                req = dataclasses.replace(req, root_path=forwarded_prefix(req))
+            except LoginError as exc:
+                return Respond(self.error(req, exc))
         own = own_route(req.path, self.prefix)
         if own is None:
             identity = self.sessions.load(req.headers.get("cookie", ""))

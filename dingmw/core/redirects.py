@@ -60,6 +60,14 @@ def _first(value: str) -> str:
     return value.split(",", 1)[0].strip()
 
 
+def forwarded_prefix(req: WebRequest) -> str:
+    """`X-Forwarded-Prefix` (trusted proxies only): where the proxy mounts this app."""
+    prefix = _first(req.headers.get("x-forwarded-prefix", "")).rstrip("/")
+    if prefix and not _PREFIX_RE.match(prefix):
+        raise BadRequestError("bad_forwarded", "X-Forwarded-Prefix is not a valid path")
+    return prefix
+
+
 def external_base(req: WebRequest, settings: Settings) -> str:
     """The public base URL (scheme://host/root_path, no trailing slash)."""
     if settings.base_url:
@@ -69,7 +77,8 @@ def external_base(req: WebRequest, settings: Settings) -> str:
         headers = req.headers
         scheme = _first(headers.get("x-forwarded-proto", "")) or scheme
         host = _first(headers.get("x-forwarded-host", "")) or host
-        prefix = _first(headers.get("x-forwarded-prefix", "")).rstrip("/") or prefix
+        if "x-forwarded-prefix" in headers:
+            prefix = forwarded_prefix(req)
     scheme = scheme.lower()
     if scheme not in ("http", "https"):
         raise BadRequestError("bad_forwarded", "X-Forwarded-Proto must be http or https")
