@@ -6,10 +6,11 @@ driver performs them, so it exercises the same code a login does.
 
 from __future__ import annotations
 
+import base64
 from urllib.parse import urlsplit
 
 from .config import Settings
-from .core.effects import Flow
+from .core.effects import Flow, http
 from .errors import UpstreamError
 from .providers.calls import api, as_str, build, oapi
 
@@ -46,8 +47,13 @@ def describe(settings: Settings) -> list[str]:
         + (", trusting X-Forwarded-*" if settings.trust_proxy else ""),
         f"store: {store_location(settings.store_url)}",
         f"DingTalk: oapi {settings.oapi_url}, api {settings.api_url}, login {settings.login_url}",
-        f"QR widget script: {settings.widget_script_url}",
     ]
+    if settings.flow != "hub":
+        lines.append(f"QR widget script: {settings.widget_script_url}")
+    if settings.flow == "hub":
+        lines.append(f"hub: {settings.hub_url} (this site is client {settings.app_key})")
+    if settings.hub_clients:
+        lines.append(f"hub clients: {', '.join(c.client_id for c in settings.hub_clients)}")
     if settings.corp_id:
         lines.append(f"in-client login for corp {settings.corp_id}")
     for name, values in (
@@ -64,6 +70,31 @@ def _token_ok(call: str, token: str | None) -> str:
     if not token:
         raise UpstreamError(call, "the reply has no token")
     return f"{call}: credentials accepted"
+
+
+def hub_credentials(settings: Settings) -> Flow[str]:
+    """Prove the site's client id and secret at the hub: a made-up code must be refused
+    as `invalid_grant` (the client was accepted), not as `invalid_client`."""
+    call = "hub/token"
+    basic = base64.b64encode(f"{settings.app_key}:{settings.app_secret}".encode()).decode()
+    request = build(
+        call,
+        "POST",
+        f"{settings.hub_url}/dingtalk/token",
+        timeout=settings.http_timeout,
+        headers={"authorization": f"Basic {basic}", "content-type": "text/plain"},
+        content=b"code=dingmw-check-not-a-code&state=",
+    )
+    response = yield from http(request)
+    try:
+        error = response.json().get("error")
+    except ValueError:
+        error = None
+    if response.status_code == 400 and error == "invalid_grant":
+        return f"{call}: client {settings.app_key} accepted by the hub"
+    if response.status_code == 401:
+        raise UpstreamError(call, "the hub refused this client id or secret (invalid_client)")
+    raise UpstreamError(call, f"unexpected answer from the hub: HTTP {response.status_code}")
 
 
 def live_check(settings: Settings) -> Flow[list[str]]:
@@ -94,6 +125,8 @@ def live_check(settings: Settings) -> Flow[list[str]]:
             ),
         )
         results.append(_token_ok(SNS_GETTOKEN_CALL, as_str(data.get("access_token"))))
+    elif s.flow == "hub":
+        results.append((yield from hub_credentials(s)))
     if s.enrich == "detail" or s.corp_id:
         key, secret = s.corp_credentials
         data = yield from oapi(

@@ -141,15 +141,20 @@ class Settings:
             raise ConfigError("DINGMW_COOKIE_NAME may use only letters, digits, '_' and '-'")
         if self.cookie_secure not in ("auto", "true", "false"):
             raise ConfigError("DINGMW_COOKIE_SECURE must be auto, true or false")
-        if self.allowed_dept_ids and self.enrich != "detail":
+        if self.allowed_dept_ids and self.enrich != "detail" and self.flow != "hub":
             raise ConfigError(
                 "DINGMW_ALLOWED_DEPT_IDS needs DINGMW_ENRICH=detail (departments come from "
                 "the user's detail)"
             )
-        if self.allowed_corp_ids and self.flow in ("sns", "bycode") and self.enrich != "detail":
+        if (
+            self.allowed_corp_ids
+            and self.flow in ("sns", "bycode")
+            and not (self.enrich == "detail" and self.corp_id)
+        ):
             raise ConfigError(
-                f"DINGMW_ALLOWED_CORP_IDS needs DINGMW_ENRICH=detail with DINGMW_FLOW={self.flow} "
-                "(that flow does not say which organisation a person belongs to)"
+                f"DINGMW_ALLOWED_CORP_IDS needs DINGMW_ENRICH=detail and DINGMW_CORP_ID with "
+                f"DINGMW_FLOW={self.flow} (that flow does not say which organisation a person "
+                "belongs to; members found by the lookup belong to DINGMW_CORP_ID)"
             )
         if self.flow == "hub" and not self.hub_url:
             raise ConfigError("DINGMW_HUB_URL is required when DINGMW_FLOW=hub")

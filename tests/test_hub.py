@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from dingmw import Settings
+from dingmw import Settings, StoreError, UpstreamError
 from dingmw.config import HubClient
 from dingmw.hub import Hub, create_app
 from dingmw.stores.memory import MemoryStore
@@ -485,3 +485,71 @@ def test_site_shows_a_502_when_the_hub_refuses(
     assert "hub/token" in response.text
     assert "invalid_client" in response.text
     assert "not-the-right-secret" not in response.text
+
+
+def test_authorize_is_get_only(hub_browser: httpx.Client, fake: FakeDingTalk) -> None:
+    authorize(hub_browser, fake, ZHANGSAN.unionid)  # now with a hub session
+    params = {"redirect_url": CALLBACK_A, "client_id": "site-a", "state": "s"}
+    response = hub_browser.head("/dingtalk/authorize", params=params)
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET"
+
+
+class BrokenStore:
+    """A store whose backend is down."""
+
+    async def get(self, key: str) -> str | None:
+        raise StoreError("Redis GET unreachable")
+
+    async def put(self, key: str, value: str, ttl: float, *, only_if_absent: bool = False) -> bool:
+        raise StoreError("Redis SET unreachable")
+
+    async def take(self, key: str) -> str | None:
+        raise StoreError("Redis GETDEL unreachable")
+
+    async def delete(self, key: str) -> None:
+        raise StoreError("Redis DEL unreachable")
+
+
+def test_store_outage_is_a_503_everywhere(
+    hub: Hub, hub_browser: TestClient, fake: FakeDingTalk
+) -> None:
+    authorize(hub_browser, fake, ZHANGSAN.unionid)  # a hub session, while the store works
+    hub.effects.store = BrokenStore()
+    params = {"redirect_url": CALLBACK_A, "client_id": "site-a", "state": "s"}
+    page = hub_browser.get("/dingtalk/authorize", params=params, headers=HTML)
+    assert page.status_code == 503
+    assert 'data-reason="store_unavailable"' in page.text
+    assert "unreachable" not in page.text  # infrastructure details stay in the log
+    token = redeem(hub_browser, "code=abc&state=s")
+    assert token.status_code == 503
+    assert token.json()["error"] == "temporarily_unavailable"
+    userinfo = hub_browser.get("/dingtalk/userinfo", headers={"authorization": "Bearer t"})
+    assert userinfo.status_code == 503
+
+
+def test_hub_honours_a_trusted_forwarded_prefix(fake: FakeDingTalk) -> None:
+    settings = make_settings("oauth2", hub_clients=CLIENTS, trust_proxy=True)
+    hub = create_app(settings, transport=fake.transport())
+    with TestClient(hub, base_url=HUB, follow_redirects=False) as browser:
+        params = {"redirect_url": CALLBACK_A, "client_id": "site-a", "state": "s"}
+        response = browser.get(
+            "/dingtalk/authorize", params=params, headers={"x-forwarded-prefix": "/sso"}
+        )
+    assert response.status_code == 302
+    assert response.headers["location"].startswith("/sso/dingtalk/login?next=/sso/dingtalk/")
+
+
+def test_check_live_proves_hub_client_credentials(
+    hub: Hub, hub_browser: TestClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dingmw.checks import live_check
+    from dingmw.core.drive import SyncRunner
+    from dingmw.stores.memory import MemoryStore
+
+    ok = SyncRunner(hub_browser, MemoryStore()).run(live_check(site_settings()))
+    assert ok == ["hub/token: client site-a accepted by the hub"]
+    with pytest.raises(UpstreamError, match="invalid_client"):
+        SyncRunner(hub_browser, MemoryStore()).run(
+            live_check(site_settings(secret="wrong-secret-0000000000"))
+        )

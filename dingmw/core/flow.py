@@ -191,12 +191,17 @@ class Core:
             return FORWARD_ANONYMOUS
         return None
 
-    def decide(self, req: WebRequest) -> Decision:
+    def behind_proxy(self, req: WebRequest) -> WebRequest:
+        """`req` as the browser sees it: a trusted `X-Forwarded-Prefix` is its root path."""
         if self.settings.trust_proxy and "x-forwarded-prefix" in req.headers:
-            try:
-                req = dataclasses.replace(req, root_path=forwarded_prefix(req))
-            except LoginError as exc:
-                return Respond(self.error(req, exc))
+            return dataclasses.replace(req, root_path=forwarded_prefix(req))
+        return req
+
+    def decide(self, req: WebRequest) -> Decision:
+        try:
+            req = self.behind_proxy(req)
+        except LoginError as exc:
+            return Respond(self.error(req, exc))
         own = own_route(req.path, self.prefix)
         if own is None:
             identity = self.sessions.load(req.headers.get("cookie", ""))
@@ -234,6 +239,13 @@ class Core:
         target = req.root_path + req.path + (f"?{req.query_string}" if req.query_string else "")
         next_path = safe_next(target) or "/"
         return f"{self.own_url(req, 'login')}?next={quote(next_path, safe='/')}"
+
+    def guarded(self, req: WebRequest, flow: Flow[WebResponse]) -> Flow[WebResponse]:
+        """`flow`, with any `LoginError` (a store outage, say) answered as an error page."""
+        try:
+            return (yield from flow)
+        except LoginError as exc:
+            return self.error(req, exc)
 
     def login_required(self, req: WebRequest) -> WebResponse:
         login_url = self.login_url(req)

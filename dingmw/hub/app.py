@@ -119,7 +119,7 @@ class Hub:
             await send({"type": "websocket.close", "code": 1008})
             return
         try:
-            req = request_from_scope(scope)
+            req = self.core.behind_proxy(request_from_scope(scope))
             handler = self.routes.get(req.path)
             if handler is not None and req.method == "POST":
                 body = await _read_body(receive)
@@ -161,8 +161,9 @@ class Hub:
         return client
 
     def authorize(self, req: WebRequest) -> Decision:
-        if req.method not in ("GET", "HEAD"):
-            return Respond(self.core.error(req, BadRequestError("method_not_allowed"), status=405))
+        if req.method != "GET":  # a HEAD must not mint a code
+            refused = BadRequestError("method_not_allowed")
+            return Respond(self.core.error(req, refused, status=405, headers=(("allow", "GET"),)))
         query = req.query()
         try:
             client = self._registered(query.get("client_id"), query.get("redirect_url"))
@@ -177,7 +178,9 @@ class Hub:
                 WebResponse(status=302, headers=(("location", self.core.login_url(req)), NO_STORE))
             )
         redirect_url = query["redirect_url"]
-        return Exchange(self._forward(client, redirect_url, state, identity, ()))
+        return Exchange(
+            self.core.guarded(req, self._forward(client, redirect_url, state, identity, ()))
+        )
 
     def _forward(
         self,
@@ -289,7 +292,8 @@ class Hub:
 
     def userinfo(self, req: WebRequest) -> Decision:
         if req.method not in ("GET", "HEAD", "POST"):
-            return Respond(json_response(405, {"error": "invalid_request"}))
+            allow = (("allow", "GET, HEAD, POST"),)
+            return Respond(json_response(405, {"error": "invalid_request"}, allow))
         header = req.headers.get("authorization", "").strip()
         scheme, _, rest = header.partition(" ")
         token = rest.strip() if scheme.lower() == "bearer" else header

@@ -76,6 +76,7 @@ def build(
     timeout: float,
     params: Mapping[str, str] | None = None,
     json_body: Mapping[str, Any] | None = None,
+    content: bytes | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> httpx.Request:
     """An outbound request tagged with the call's name (for error messages) and a timeout."""
@@ -84,6 +85,7 @@ def build(
         url,
         params=params,
         json=json_body,
+        content=content,
         headers={"accept": "application/json", **(headers or {})},
         extensions={
             CALL_EXTENSION: call,
