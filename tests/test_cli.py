@@ -1,0 +1,350 @@
+"""The `dingmw` command: `demo` as a real process (HTTP, then a real Chromium), and `check`
+with good, bad and live configurations (the live one against the fake on a free port)."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from dingmw.cli import main
+from dingmw.testing import DEFAULT_APP_KEY, DEFAULT_APP_SECRET, ZHANGSAN
+
+from .conftest import ContextFactory, FakeServer
+from .support import FLOWS, HTML, page_config
+
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 15.0
+OPEN_RE = re.compile(r"Open (http://[^\s/]+:(\d+))/ in your browser")
+FAKE_RE = re.compile(r"with a fake DingTalk at (http://\S+)")
+
+
+# --- dingmw demo ------------------------------------------------------------------------------
+
+
+@dataclass
+class Demo:
+    process: subprocess.Popen[str]
+    url: str  # the example app, no trailing slash
+    fake_url: str
+    output: list[str]
+
+
+def _pump(stream: Iterator[str], lines: queue.Queue[str | None]) -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put(None)  # end of output: the process has closed stdout
+
+
+@contextmanager
+def running_demo(*extra: str) -> Iterator[Demo]:
+    """`python -m dingmw demo --port 0 ...`, until its "Open http://...:PORT/" line; Ctrl-C
+    (SIGINT) at the end. The caller checks `process.returncode` after the block."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DINGMW_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dingmw", "demo", "--host", "127.0.0.1", "--port", "0", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        encoding="utf-8",
+        env=env,
+    )
+    assert process.stdout is not None
+    lines: queue.Queue[str | None] = queue.Queue()
+    output: list[str] = []
+    threading.Thread(target=_pump, args=(process.stdout, lines), daemon=True).start()
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        fake_url = url = None
+        while url is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"no 'Open http://...' line within {START_TIMEOUT} s: {output}"
+                )
+            try:
+                line = lines.get(timeout=remaining)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise AssertionError(f"dingmw demo exited early ({process.wait()}): {output}")
+            output.append(line)
+            if found := FAKE_RE.search(line):
+                fake_url = found.group(1)
+            if found := OPEN_RE.search(line):
+                url = found.group(1)
+                assert int(found.group(2)) > 0, line  # --port 0 printed the real port
+        assert fake_url is not None, output
+        yield Demo(process=process, url=url, fake_url=fake_url, output=output)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        process.stdout.close()
+
+
+def test_demo_serves_over_http() -> None:
+    with running_demo() as demo:
+        assert urlsplit(demo.url).port != urlsplit(demo.fake_url).port
+        with httpx.Client(base_url=demo.url, follow_redirects=False, timeout=10) as client:
+            home = client.get("/", headers=HTML)
+            assert home.status_code == 302
+            assert home.headers["location"] == "/dingtalk/login?next=/"
+
+            login = client.get(home.headers["location"], headers=HTML)
+            assert login.status_code == 200
+            assert login.headers["content-type"].startswith("text/html")
+            script = f"{demo.fake_url}/h5-dingtalk-login/ddlogin.js"
+            assert f'<script src="{script}"></script>' in login.text
+            config = page_config(login)
+            assert config["flow"] == "oauth2"
+            assert config["login_origin"] == demo.fake_url
+            assert config["authorize_url"].startswith(f"{demo.fake_url}/oauth2/auth?")
+            assert DEFAULT_APP_SECRET not in login.text
+
+            health = client.get("/health")
+            assert health.status_code == 200
+            assert health.text == "ok"
+
+            widget = httpx.get(script, timeout=10)
+            assert widget.status_code == 200
+            assert "DTFrameLogin" in widget.text
+    assert demo.process.returncode == 0, demo.output
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("flow", FLOWS)
+def test_demo_login_in_chromium(flow: str, context_factory: ContextFactory) -> None:
+    with running_demo("--flow", flow) as demo:
+        page = context_factory().new_page()
+        page.goto(demo.url + "/")
+        page.wait_for_url(lambda url: url.startswith(demo.url + "/dingtalk/login?"))
+        page.wait_for_load_state("load")
+        frame = page.frame_locator("#dingmw-qr iframe")
+        frame.locator(f'.fake-dingtalk-user[data-unionid="{ZHANGSAN.unionid}"]').click()
+        page.wait_for_url(lambda url: url == demo.url + "/")
+        expect(page.locator("#greeting")).to_have_text(f"Hello, {ZHANGSAN.nick}")
+        expect(page.locator("#identity")).to_contain_text(ZHANGSAN.unionid)
+        expect(page.locator("body")).to_contain_text(f"({flow} flow)")
+        page.locator("#logout").click()
+        page.wait_for_url(lambda url: url.startswith(demo.url + "/dingtalk/login?"))
+        page.context.close()
+    assert demo.process.returncode == 0, demo.output
+
+
+# --- dingmw check -----------------------------------------------------------------------------
+
+APP_SECRET = "app-secret-never-printed-0123456789"
+SECRET_KEY = "signing-key-never-printed-0123456789-abcdef"
+OLD_KEY = "old-signing-key-never-printed-0123456789-xyz"
+CORP_SECRET = "corp-secret-never-printed-0123456789"
+REDIS_PASSWORD = "redis-password-never-printed"
+SECRETS = (APP_SECRET, SECRET_KEY, OLD_KEY, CORP_SECRET, REDIS_PASSWORD)
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No DINGMW_* variable from the outside; the test sets what it needs."""
+    for name in list(os.environ):
+        if name.startswith("DINGMW_"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def good_env(monkeypatch: pytest.MonkeyPatch, **extra: str) -> None:
+    values = {
+        "DINGMW_APP_KEY": DEFAULT_APP_KEY,
+        "DINGMW_APP_SECRET": APP_SECRET,
+        "DINGMW_SECRET_KEY": f"{SECRET_KEY},{OLD_KEY}",
+        **extra,
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+
+
+def run_check(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["check", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_no_secret(*texts: str) -> None:
+    for text in texts:
+        for secret in SECRETS:
+            assert secret not in text, f"a secret was printed: {text!r}"
+
+
+def test_check_good_environment(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good_env(
+        env,
+        DINGMW_FLOW="sns",
+        DINGMW_ENRICH="detail",
+        DINGMW_CORP_APP_KEY="dingcorpkey",
+        DINGMW_CORP_APP_SECRET=CORP_SECRET,
+        DINGMW_STORE_URL=f"redis://:{REDIS_PASSWORD}@localhost:6379/0",
+        DINGMW_PUBLIC_PATHS="/health,/static/*",
+    )
+    code, out, err = run_check(capsys)
+    assert code == 0, err
+    assert "flow: sns" in out
+    assert f"app key: {DEFAULT_APP_KEY}" in out
+    assert "signing keys: 2" in out
+    assert "dingcorpkey" in out
+    assert "/health, /static/*" in out
+    assert "configuration OK" in out
+    assert_no_secret(out, err)
+
+
+@pytest.mark.parametrize(
+    ("changes", "variable"),
+    [
+        ({"DINGMW_APP_SECRET": None}, "DINGMW_APP_SECRET"),
+        ({"DINGMW_APP_KEY": None}, "DINGMW_APP_KEY"),
+        ({"DINGMW_SECRET_KEY": None}, "DINGMW_SECRET_KEY"),
+        ({"DINGMW_SECRET_KEY": "too-short-" + SECRET_KEY[:12]}, "DINGMW_SECRET_KEY"),
+        ({"DINGMW_FLOW": "carrier-pigeon"}, "DINGMW_FLOW"),
+        ({"DINGMW_ENRICH": "everything"}, "DINGMW_ENRICH"),
+        ({"DINGMW_SESSION_MAX_AGE": "a while"}, "DINGMW_SESSION_MAX_AGE"),
+        ({"DINGMW_OAPI_URL": "ftp://oapi.example"}, "DINGMW_OAPI_URL"),
+        ({"DINGMW_CORP_APP_SECRET": CORP_SECRET}, "DINGMW_CORP_APP_KEY"),
+    ],
+)
+def test_check_bad_environment(
+    changes: dict[str, str | None],
+    variable: str,
+    env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    good_env(env)
+    for name, value in changes.items():
+        if value is None:
+            env.delenv(name)
+        else:
+            env.setenv(name, value)
+    code, out, err = run_check(capsys)
+    assert code == 1
+    assert variable in err
+    assert "configuration OK" not in out
+    assert_no_secret(out, err)
+    for value in changes.values():
+        if value and "too-short" in value:
+            assert value not in out + err
+
+
+def test_check_as_a_process() -> None:
+    """The same through `python -m dingmw`, with the environment passed to the process."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("DINGMW_")}
+    good = {
+        **base,
+        "DINGMW_APP_KEY": DEFAULT_APP_KEY,
+        "DINGMW_APP_SECRET": APP_SECRET,
+        "DINGMW_SECRET_KEY": SECRET_KEY,
+    }
+    command = [sys.executable, "-m", "dingmw", "check"]
+    ok = subprocess.run(command, env=good, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert "configuration OK" in ok.stdout
+    assert_no_secret(ok.stdout, ok.stderr)
+
+    bad = {k: v for k, v in good.items() if k != "DINGMW_APP_SECRET"}
+    ko = subprocess.run(command, env=bad, capture_output=True, text=True, timeout=60)
+    assert ko.returncode == 1
+    assert "DINGMW_APP_SECRET" in ko.stderr
+    assert "Traceback" not in ko.stderr
+    assert_no_secret(ko.stdout, ko.stderr)
+
+
+def live_env(monkeypatch: pytest.MonkeyPatch, fake_url: str, **extra: str) -> None:
+    good_env(
+        monkeypatch,
+        DINGMW_APP_SECRET=DEFAULT_APP_SECRET,
+        DINGMW_OAPI_URL=fake_url,
+        DINGMW_API_URL=fake_url,
+        DINGMW_LOGIN_URL=fake_url,
+        DINGMW_HTTP_TIMEOUT="10",
+        **extra,
+    )
+
+
+@pytest.mark.parametrize("enrich", ["none", "detail"])
+@pytest.mark.parametrize(
+    ("flow", "call"), [("oauth2", "oauth2/accessToken"), ("sns", "sns/gettoken")]
+)
+def test_check_live_against_the_fake(
+    flow: str,
+    call: str,
+    enrich: str,
+    fake_server: FakeServer,
+    env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    live_env(env, fake_server.url, DINGMW_FLOW=flow, DINGMW_ENRICH=enrich)
+    code, out, err = run_check(capsys, "--live")
+    assert code == 0, err
+    assert f"{call}: credentials accepted" in out
+    corp_line = "\ngettoken: credentials accepted" in "\n" + out
+    assert corp_line == (enrich == "detail"), out
+    assert out.rstrip().endswith("live check OK")
+    assert DEFAULT_APP_SECRET not in out + err
+    assert_no_secret(out, err)
+
+
+@pytest.mark.parametrize(
+    ("flow", "extra", "call"),
+    [
+        pytest.param(
+            "oauth2", {"DINGMW_APP_SECRET": APP_SECRET}, "oauth2/accessToken", id="oauth2"
+        ),
+        pytest.param("sns", {"DINGMW_APP_SECRET": APP_SECRET}, "sns/gettoken", id="sns"),
+        pytest.param(
+            "oauth2",
+            {
+                "DINGMW_ENRICH": "detail",
+                "DINGMW_CORP_APP_KEY": DEFAULT_APP_KEY,
+                "DINGMW_CORP_APP_SECRET": CORP_SECRET,
+            },
+            "gettoken",
+            id="corp-app",
+        ),
+    ],
+)
+def test_check_live_wrong_credentials(
+    flow: str,
+    extra: dict[str, str],
+    call: str,
+    fake_server: FakeServer,
+    env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    live_env(env, fake_server.url, DINGMW_FLOW=flow)
+    for name, value in extra.items():
+        env.setenv(name, value)
+    code, out, err = run_check(capsys, "--live")
+    assert code == 1
+    assert "live check OK" not in out
+    assert "Traceback" not in err
+    assert_no_secret(out, err)
+    assert DEFAULT_APP_SECRET not in out + err
+    assert re.search(rf"(^|[\s:(]){re.escape(call)}\b", err), (
+        f"the failing call is not named: {err}"
+    )
