@@ -33,6 +33,9 @@ align-items:center;justify-content:center;background:repeating-linear-gradient(4
 button{display:block;width:100%;max-width:320px;margin:6px auto;padding:8px;border:0;
 border-radius:6px;background:#0089ff;color:#fff;font-size:14px;cursor:pointer}
 button.fake-dingtalk-deny{background:#eee;color:#333}.err{color:#c00}
+body.frame{padding:6px}body.frame h1{display:none}body.frame p{margin:2px 0;font-size:12px}
+body.frame .qr{width:96px;height:96px;margin:4px auto}
+body.frame button{padding:4px;margin:3px auto;font-size:12px}
 """
 
 
@@ -317,7 +320,9 @@ def oauth2_auth(world: World, req: Req) -> Resp:
             + _deny_button(submit=False)
             + _IFRAME_SCRIPT
         )
-        return _page("钉钉登录 (fake)", body, attrs=f' data-q="{escape(req.raw_query)}"')
+        # Compact: DTFrameLogin's frame is 300×300 by default.
+        attrs = f' class="frame" data-q="{escape(req.raw_query)}"'
+        return _page("钉钉登录 (fake)", body, attrs=attrs)
     body = (
         head + '<form method="post" action="/oauth2/fake-confirm">'
         f'<input type="hidden" name="q" value="{escape(req.raw_query)}">'
