@@ -52,9 +52,12 @@ class _Server(uvicorn.Server):
 
 
 @contextmanager
-def serve_asgi(app: Callable[..., Any], *, host: str = HOST) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn on a free port of `host`; yields `http://host:port`."""
-    sock = free_socket(host)
+def serve_asgi(
+    app: Callable[..., Any], *, host: str = HOST, sock: socket.socket | None = None
+) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a free port of `host` (or on `sock`, bound and
+    listening already); yields `http://host:port`."""
+    sock = sock or free_socket(host)
     port: int = sock.getsockname()[1]
     config = uvicorn.Config(
         app,
@@ -89,10 +92,12 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 @contextmanager
-def serve_wsgi(app: Any, *, host: str = HOST) -> Iterator[str]:
-    """Serve a WSGI app with werkzeug's threaded server on a free port; yields its URL."""
-    server = make_server(host, 0, app, threaded=True, request_handler=_QuietHandler)
-    port = server.server_port
+def serve_wsgi(app: Any, *, host: str = HOST, sock: socket.socket | None = None) -> Iterator[str]:
+    """Serve a WSGI app with werkzeug's threaded server on a free port (or on `sock`, bound
+    and listening already); yields its URL."""
+    fd = sock.fileno() if sock is not None else None
+    server = make_server(host, 0, app, threaded=True, request_handler=_QuietHandler, fd=fd)
+    port: int = sock.getsockname()[1] if sock is not None else server.server_port
     thread = threading.Thread(
         target=server.serve_forever,
         kwargs={"poll_interval": 0.05},
@@ -106,5 +111,7 @@ def serve_wsgi(app: Any, *, host: str = HOST) -> Iterator[str]:
         server.shutdown()  # returns once serve_forever has stopped
         thread.join(STOP_TIMEOUT)
         server.server_close()
+        if sock is not None:
+            sock.close()  # werkzeug served a duplicate of its descriptor
     if thread.is_alive():
         raise RuntimeError(f"werkzeug on port {port} did not stop within {STOP_TIMEOUT} s")

@@ -1,0 +1,120 @@
+"""In a real headless Chromium: two sites behind dingmw with DINGMW_FLOW=hub, one hub, and
+the fake DingTalk, each on its own port. Site → hub (QR page) → fake DingTalk → hub → site,
+then the second site logs in through the hub without a second scan."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from dingmw import ASGIMiddleware, Settings, WSGIMiddleware
+from dingmw.config import HubClient
+from dingmw.hub import create_app
+from dingmw.testing import DEFAULT_APP_KEY, DEFAULT_APP_SECRET, ZHANGSAN
+
+from .conftest import ContextFactory, FakeServer
+from .servers import free_socket, serve_asgi, serve_wsgi
+from .support import SECRET_KEY
+from .test_browser import asgi_whoami, flask_whoami, scan
+
+pytestmark = pytest.mark.browser
+
+SECRETS = {"a": "site-a-secret-0123456789", "b": "site-b-secret-0123456789"}
+
+
+@dataclass(frozen=True)
+class World:
+    hub: str
+    sites: dict[str, str]
+
+
+def site_settings(name: str, hub: str) -> Settings:
+    return Settings(
+        flow="hub",
+        hub_url=hub,
+        app_key=f"site-{name}",
+        app_secret=SECRETS[name],
+        secret_keys=(SECRET_KEY,),
+        cookie_name=f"site_{name}_session",  # cookies ignore ports: one name per app
+    )
+
+
+@pytest.fixture
+def world(fake_server: FakeServer, adapter: str) -> Iterator[World]:
+    # Reserve the sites' ports first: the hub must know their exact redirect URLs.
+    socks = {name: free_socket() for name in ("a", "b")}
+    urls = {name: f"http://127.0.0.1:{s.getsockname()[1]}" for name, s in socks.items()}
+    fake = fake_server.url
+    hub_app = create_app(
+        Settings(
+            app_key=DEFAULT_APP_KEY,
+            app_secret=DEFAULT_APP_SECRET,
+            secret_keys=(SECRET_KEY,),
+            cookie_name="hub_session",
+            enrich="detail",
+            oapi_url=fake,
+            api_url=fake,
+            login_url=fake,
+            login_script_url=f"{fake}/h5-dingtalk-login/ddlogin.js",
+            hub_clients=tuple(
+                HubClient(
+                    client_id=f"site-{name}",
+                    client_secret=SECRETS[name],
+                    redirect_urls=(f"{urls[name]}/dingtalk/callback",),
+                )
+                for name in ("a", "b")
+            ),
+        )
+    )
+    with contextlib.ExitStack() as stack:
+        for sock in socks.values():
+            stack.callback(sock.close)  # also when a server fails to start
+        hub = stack.enter_context(serve_asgi(hub_app))
+        served = {}
+        for name in ("a", "b"):
+            settings = site_settings(name, hub)
+            if adapter == "asgi":
+                app = ASGIMiddleware(asgi_whoami(), settings)
+                served[name] = stack.enter_context(serve_asgi(app, sock=socks[name]))
+            else:
+                flask = flask_whoami()
+                client = stack.enter_context(httpx.Client(timeout=5))
+                flask.wsgi_app = WSGIMiddleware(  # type: ignore[method-assign]  # documented way
+                    flask.wsgi_app, settings, client=client
+                )
+                served[name] = stack.enter_context(serve_wsgi(flask, sock=socks[name]))
+        assert served == urls
+        yield World(hub=hub, sites=urls)
+
+
+def test_two_sites_one_hub_one_scan(
+    world: World, context_factory: ContextFactory, fake_server: FakeServer
+) -> None:
+    page: Page = context_factory().new_page()
+    site_a, site_b = world.sites["a"], world.sites["b"]
+
+    page.goto(site_a + "/reports?q=1")
+    # The site sends the browser to the hub, which shows its QR login page.
+    page.wait_for_url(lambda url: url.startswith(world.hub + "/dingtalk/login?"))
+    page.wait_for_load_state("load")
+    scan(page, ZHANGSAN.unionid)
+    page.wait_for_url(site_a + "/reports?q=1")
+    expect(page.locator("#unionid")).to_have_text(ZHANGSAN.unionid)
+    expect(page.locator("#flow")).to_have_text("hub")
+    me = page.request.get(site_a + "/dingtalk/me").json()
+    assert me["userid"] == "zhangsan"  # the hub looked the person up in the organisation
+    assert me["email"] == ZHANGSAN.org_email
+
+    # Site B: straight through the hub's session, no QR page in between.
+    seen: list[str] = []
+    page.on("framenavigated", lambda frame: seen.append(frame.url))
+    page.goto(site_b + "/home")
+    page.wait_for_url(site_b + "/home")
+    expect(page.locator("#unionid")).to_have_text(ZHANGSAN.unionid)
+    assert not any("/dingtalk/login?" in url and url.startswith(world.hub) for url in seen)
+    assert fake_server.fake.calls["/v1.0/oauth2/userAccessToken"] >= 1
