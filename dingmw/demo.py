@@ -129,8 +129,9 @@ def run(host: str, port: int, *, flow: str = "oauth2") -> None:
         asyncio.run(serve(host, port, flow=flow))
 
 
-class _Server(uvicorn.Server):
-    """A uvicorn server that says when it has started (or failed to)."""
+class ReadyServer(uvicorn.Server):
+    """A uvicorn server that says when it has started, or failed to: `ready` is set after
+    start-up either way, and `started` tells which."""
 
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
@@ -142,6 +143,12 @@ class _Server(uvicorn.Server):
         finally:
             self.ready.set()
 
+    def run_in_thread(self, sockets: list[socket.socket]) -> None:
+        try:
+            self.run(sockets=sockets)
+        finally:
+            self.ready.set()  # a failure before startup() must not leave anyone waiting
+
 
 def start_fake(host: str = "127.0.0.1") -> str:
     """Serve a fake DingTalk on a free port in a background thread; returns its URL.
@@ -151,9 +158,11 @@ def start_fake(host: str = "127.0.0.1") -> str:
     from .testing import FakeDingTalk
 
     sock = bind(host, 0)
-    server = _Server(uvicorn.Config(FakeDingTalk().asgi_app, log_level="warning", lifespan="off"))
+    server = ReadyServer(
+        uvicorn.Config(FakeDingTalk().asgi_app, log_level="warning", lifespan="off")
+    )
     thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="fake-dingtalk", daemon=True
+        target=server.run_in_thread, args=([sock],), name="fake-dingtalk", daemon=True
     )
     thread.start()
     if not server.ready.wait(15) or not server.started:

@@ -17,6 +17,8 @@ from typing import Any
 import uvicorn
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from dingmw.demo import ReadyServer
+
 HOST = "127.0.0.1"
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 15.0
@@ -29,26 +31,6 @@ def free_socket(host: str = HOST) -> socket.socket:
     sock.bind((host, 0))
     sock.listen(128)
     return sock
-
-
-class _Server(uvicorn.Server):
-    """A uvicorn server that says when its start-up has finished (or failed)."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.ready = threading.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        try:
-            await super().startup(sockets=sockets)
-        finally:
-            self.ready.set()
-
-    def run_in_thread(self, sockets: list[socket.socket]) -> None:
-        try:
-            self.run(sockets=sockets)
-        finally:
-            self.ready.set()  # a failure before startup() must not leave the caller waiting
 
 
 @contextmanager
@@ -67,7 +49,7 @@ def serve_asgi(
         ws="none",
         timeout_graceful_shutdown=5,
     )
-    server = _Server(config)
+    server = ReadyServer(config)
     thread = threading.Thread(
         target=server.run_in_thread, args=([sock],), name=f"uvicorn-{port}", daemon=True
     )

@@ -84,17 +84,7 @@ class HubTokens:
     def redeem_code(
         self, code: str, client_id: str, *, state: str | None, redirect_url: str | None
     ) -> Flow[IssuedTokens]:
-        raw = yield from store_take(_key("code", code))
-        if raw is None:
-            family = yield from store_get(_key("code-used", code))
-            if family is not None:
-                yield from self._revoke(family)
-                raise GrantError(
-                    "invalid_grant", "the code was already used; its tokens are revoked"
-                )
-            raise GrantError("invalid_grant", "the code is unknown or expired")
-        grant, data = Grant.load(raw)
-        yield from store_put(_key("code-used", code), grant.family, self.refresh_ttl)
+        grant, data = yield from self._take_once("code", code, "code")
         if grant.client_id != client_id:
             yield from self._revoke(grant.family)
             raise GrantError("invalid_grant", "the code was issued to another client")
@@ -105,17 +95,7 @@ class HubTokens:
         return (yield from self._issue(grant))
 
     def refresh(self, refresh_token: str, client_id: str) -> Flow[IssuedTokens]:
-        raw = yield from store_take(_key("refresh", refresh_token))
-        if raw is None:
-            family = yield from store_get(_key("refresh-used", refresh_token))
-            if family is not None:
-                yield from self._revoke(family)
-                raise GrantError(
-                    "invalid_grant", "the refresh token was already used; its tokens are revoked"
-                )
-            raise GrantError("invalid_grant", "the refresh token is unknown or expired")
-        grant, _ = Grant.load(raw)
-        yield from store_put(_key("refresh-used", refresh_token), grant.family, self.refresh_ttl)
+        grant, _ = yield from self._take_once("refresh", refresh_token, "refresh token")
         if grant.client_id != client_id:
             raise GrantError("invalid_grant", "the refresh token belongs to another client")
         if (yield from self._revoked(grant.family)):
@@ -131,6 +111,20 @@ class HubTokens:
         if (yield from self._revoked(grant.family)):
             return None
         return grant.client_id, grant.identity
+
+    def _take_once(self, kind: str, secret: str, what: str) -> Flow[tuple[Grant, dict[str, Any]]]:
+        """Take a code or refresh token (single use). Presenting one that was already used
+        revokes every token of its login: one of the two presenters stole it."""
+        raw = yield from store_take(_key(kind, secret))
+        if raw is None:
+            family = yield from store_get(_key(f"{kind}-used", secret))
+            if family is not None:
+                yield from self._revoke(family)
+                raise GrantError("invalid_grant", f"the {what} was already used; tokens revoked")
+            raise GrantError("invalid_grant", f"the {what} is unknown or expired")
+        grant, data = Grant.load(raw)
+        yield from store_put(_key(f"{kind}-used", secret), grant.family, self.refresh_ttl)
+        return grant, data
 
     def _issue(self, grant: Grant) -> Flow[IssuedTokens]:
         access = secrets.token_urlsafe(TOKEN_BYTES)

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from ..config import Settings
 from ..core.effects import CALL_EXTENSION, Effect, Flow, Reply, http, memo, store_delete
 from ..errors import UpstreamError
 
@@ -152,3 +153,30 @@ def with_app_token(
     yield from store_delete(cache_key)
     token = yield from memo(cache_key, fetch)
     return (yield from call(token))
+
+
+def post_with_app_token(
+    settings: Settings,
+    call: str,
+    path: str,
+    body: Mapping[str, Any],
+    *,
+    cache_key: str,
+    fetch: Callable[[], Flow[tuple[str, float]]],
+) -> Flow[dict[str, Any]]:
+    """`POST {oapi}{path}?access_token=` with a JSON body and the cached app token."""
+
+    def send(token: str) -> Flow[dict[str, Any]]:
+        return oapi(
+            call,
+            build(
+                call,
+                "POST",
+                f"{settings.oapi_url}{path}",
+                timeout=settings.http_timeout,
+                params={"access_token": token},
+                json_body=body,
+            ),
+        )
+
+    return with_app_token(cache_key, fetch, send)

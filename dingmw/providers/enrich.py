@@ -22,7 +22,7 @@ from ..config import Settings
 from ..core.effects import Flow
 from ..errors import ForbiddenError, UpstreamError
 from ..identity import Identity
-from .calls import DingTalkError, as_int, as_str, build, oapi, with_app_token
+from .calls import DingTalkError, as_int, as_str, build, oapi, post_with_app_token
 
 GETTOKEN_CALL = "gettoken"
 BY_UNIONID_CALL = "topapi/user/getbyunionid"
@@ -69,22 +69,9 @@ class CorpDirectory:
         return token, max(60, lifetime - TOKEN_MARGIN)
 
     def _topapi(self, call: str, body: dict[str, Any]) -> Flow[dict[str, Any]]:
-        s = self._s
-
-        def send(token: str) -> Flow[dict[str, Any]]:
-            return oapi(
-                call,
-                build(
-                    call,
-                    "POST",
-                    f"{s.oapi_url}/{call}",
-                    timeout=s.http_timeout,
-                    params={"access_token": token},
-                    json_body=body,
-                ),
-            )
-
-        return with_app_token(self._token_key, self._fetch_token, send)
+        return post_with_app_token(
+            self._s, call, f"/{call}", body, cache_key=self._token_key, fetch=self._fetch_token
+        )
 
     def _result(self, call: str, data: dict[str, Any]) -> dict[str, Any]:
         result = data.get("result")

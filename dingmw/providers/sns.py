@@ -18,7 +18,7 @@ from ..core.effects import Flow
 from ..errors import UpstreamError
 from ..identity import Identity
 from . import LoginWidget
-from .calls import as_str, build, oapi, with_app_token
+from .calls import as_str, build, oapi, post_with_app_token
 
 GETTOKEN_CALL = "sns/gettoken"
 PERSISTENT_CALL = "sns/get_persistent_code"
@@ -97,22 +97,9 @@ class SnsProvider:
         return token, SNS_TOKEN_LIFETIME - TOKEN_MARGIN
 
     def _post(self, call: str, path: str, body: dict[str, str]) -> Flow[dict[str, Any]]:
-        s = self._s
-
-        def send(token: str) -> Flow[dict[str, Any]]:
-            return oapi(
-                call,
-                build(
-                    call,
-                    "POST",
-                    f"{s.oapi_url}{path}",
-                    timeout=s.http_timeout,
-                    params={"access_token": token},
-                    json_body=body,
-                ),
-            )
-
-        return with_app_token(self._token_key, self._fetch_token, send)
+        return post_with_app_token(
+            self._s, call, path, body, cache_key=self._token_key, fetch=self._fetch_token
+        )
 
     def exchange(self, code: str, *, redirect_uri: str, state: str = "") -> Flow[Identity]:
         s = self._s
