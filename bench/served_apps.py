@@ -26,7 +26,8 @@ def main() -> None:
     variant, port = sys.argv[1], int(sys.argv[2])
     app: Any
     if variant == "bare":
-        app, cookie = starlette_app(), ""
+        # The same cookie a logged-in browser sends, so the baseline parses it too.
+        app, cookie = starlette_app(), session_cookie()
     elif variant == "dingmw":
         app, cookie = ASGIMiddleware(starlette_app(), SETTINGS), session_cookie()
     elif variant == "sessions":
