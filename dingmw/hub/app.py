@@ -38,9 +38,10 @@ from ..asgi import (
 )
 from ..config import HubClient, Settings
 from ..core.effects import Flow
-from ..core.flow import NO_STORE, Core, json_response, redirect_to_next
+from ..core.flow import Core
 from ..core.http import INTERNAL_ERROR, Headers, WebRequest, WebResponse, iri_to_uri
 from ..core.outcome import Decision, Exchange, Forward, Respond
+from ..core.responses import NO_STORE, json_response, redirect_to_next
 from ..errors import BadRequestError, LoginError
 from ..identity import Identity
 from ..rendering import render

@@ -1,0 +1,76 @@
+"""Responses the core builds: headers, JSON bodies, language choice, identity headers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+from ..identity import Identity
+from .effects import Flow, done
+from .http import Headers, WebRequest, WebResponse
+
+HTML = ("content-type", "text/html; charset=utf-8")
+JSON = ("content-type", "application/json")
+NO_STORE = ("cache-control", "no-store")
+PAGE_HEADERS: Headers = (
+    HTML,
+    NO_STORE,
+    ("x-frame-options", "DENY"),
+    ("content-security-policy", "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"),
+    ("x-content-type-options", "nosniff"),
+)
+
+
+def choose_language(accept_language: str) -> str:
+    """`zh` or `en`, whichever the browser prefers (English when it names neither)."""
+    best, best_q = "en", -1.0
+    for index, item in enumerate(accept_language.split(",")):
+        tag, _, params = item.strip().partition(";")
+        tag = tag.strip().lower()
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        q -= index * 1e-6
+        lang = "zh" if tag.startswith("zh") else "en" if tag.startswith("en") else None
+        if lang and q > best_q:
+            best, best_q = lang, q
+    return best
+
+
+def header_value(text: str) -> str:
+    """ASCII as is; anything else as an RFC 8187 ext-value (`UTF-8''%E5%BC%A0...`)."""
+    if text.isascii() and text.isprintable():
+        return text
+    return "UTF-8''" + quote(text, safe="")
+
+
+def identity_headers(identity: Identity) -> Headers:
+    """The `X-DingTalk-*` headers `/auth` returns for nginx `auth_request`."""
+    headers = [("x-dingtalk-unionid", header_value(identity.unionid))]
+    for name, value in (
+        ("x-dingtalk-userid", identity.userid),
+        ("x-dingtalk-name", identity.name or identity.nick),
+        ("x-dingtalk-email", identity.email),
+    ):
+        if value:
+            headers.append((name, header_value(value)))
+    if identity.dept_ids:
+        headers.append(("x-dingtalk-dept-ids", ",".join(str(d) for d in identity.dept_ids)))
+    return tuple(headers)
+
+
+def redirect_to_next(
+    req: WebRequest, identity: Identity, next_path: str, headers: Headers
+) -> Flow[WebResponse]:
+    """The default end of a login: 302 to the page the person wanted."""
+    return done(WebResponse(status=302, headers=(("location", next_path), NO_STORE, *headers)))
+
+
+def json_response(status: int, data: Mapping[str, Any], headers: Headers = ()) -> WebResponse:
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return WebResponse(status=status, headers=(JSON, NO_STORE, *headers), body=body)
