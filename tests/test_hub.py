@@ -553,3 +553,84 @@ def test_check_live_proves_hub_client_credentials(
         SyncRunner(hub_browser, MemoryStore()).run(
             live_check(site_settings(secret="wrong-secret-0000000000"))
         )
+
+
+# The seed's wire format, byte for byte ----------------------------------------------------
+
+
+def test_the_seeds_token_request_verbatim(hub_browser: httpx.Client, fake: FakeDingTalk) -> None:
+    """seed 002: POST /dingtalk/token, Authorization: Basic base64(id:secret),
+    Content-Type: text/plain, body `code={{authCode}}&state={{state}}`."""
+    code, _ = code_of(authorize(hub_browser, fake, ZHANGSAN.unionid, state="STATE"))
+    raw = f"code={code}&state=STATE".encode()
+    credentials = base64.b64encode(f"site-a:{SECRET_A}".encode()).decode()
+    response = hub_browser.post(
+        "/dingtalk/token",
+        content=raw,
+        headers={"Authorization": f"Basic {credentials}", "Content-Type": "text/plain"},
+    )
+    assert response.status_code == 200
+    keys = list(json.loads(response.content))
+    assert keys == ["access_token", "expiry_in", "refresh_token", "token_type"]
+    # and the seed's userinfo call: `Authorization: <access_token>`, answered with username/email
+    info = hub_browser.get(
+        "/dingtalk/userinfo", headers={"Authorization": response.json()["access_token"]}
+    ).json()
+    assert info["username"] == "zhangsan"
+    assert info["email"] == ZHANGSAN.org_email
+
+
+def test_a_site_speaks_the_seeds_wire_format() -> None:
+    """What DINGMW_FLOW=hub sends, checked request by request."""
+    sent: list[httpx.Request] = []
+
+    def hub(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        if request.url.path == "/dingtalk/token":
+            return httpx.Response(
+                200,
+                json={
+                    "access_token": "5b148efae4f9371ab52386f64109495e",
+                    "expiry_in": 7200,
+                    "refresh_token": "ab76ccb32a293e0e823554583e2680aa",
+                    "token_type": "Bearer",
+                },
+            )
+        return httpx.Response(
+            200, json={"username": "xxx", "email": "xxx@example.com", "unionid": "u1"}
+        )
+
+    from dingmw.core.drive import SyncRunner
+    from dingmw.providers.hubclient import HubProvider
+
+    provider = HubProvider(site_settings(), lambda: 0.0)
+    with httpx.Client(transport=httpx.MockTransport(hub)) as client:
+        identity = SyncRunner(client, MemoryStore()).run(
+            provider.exchange("THECODE", redirect_uri=CALLBACK_A, state="THESTATE")
+        )
+    token, userinfo = sent
+    assert token.method == "POST"
+    assert str(token.url) == f"{HUB}/dingtalk/token"
+    expected = base64.b64encode(f"site-a:{SECRET_A}".encode()).decode()
+    assert token.headers["authorization"] == f"Basic {expected}"
+    assert token.headers["content-type"] == "text/plain"
+    assert token.content == b"code=THECODE&state=THESTATE"
+    assert userinfo.method == "GET"
+    assert str(userinfo.url) == f"{HUB}/dingtalk/userinfo"
+    assert userinfo.headers["authorization"] == "5b148efae4f9371ab52386f64109495e"
+    assert identity.unionid == "u1"
+    assert identity.email == "xxx@example.com"
+    assert identity.flow == "hub"
+
+
+def test_authorize_url_uses_the_seeds_parameter_names() -> None:
+    from dingmw.providers.hubclient import HubProvider
+
+    widget = HubProvider(site_settings(), lambda: 0.0).widget(state="S1", redirect_uri=CALLBACK_A)
+    parts = urlsplit(widget.authorize_url)
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == f"{HUB}/dingtalk/authorize"
+    assert parse_qs(parts.query) == {
+        "redirect_url": [CALLBACK_A],
+        "client_id": ["site-a"],
+        "state": ["S1"],
+    }

@@ -4,7 +4,8 @@ Browser: the login route sends the person straight to
 `{HUB}/dingtalk/authorize?redirect_url=&client_id=&state=` (the hub shows the
 QR). Callback: the hub's one-time `code` and this site's `state`. Server:
 `POST {HUB}/dingtalk/token` (HTTP Basic with this site's client id and
-secret, `text/plain` body `code=…&state=…`) → `GET {HUB}/dingtalk/userinfo`.
+secret, `text/plain` body `code=…&state=…`) → `GET {HUB}/dingtalk/userinfo` with
+`Authorization: <access_token>`, exactly as seed 002 writes them.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ class HubProvider:
                 USERINFO_CALL,
                 "GET",
                 "/dingtalk/userinfo",
-                {"authorization": f"Bearer {token}"},
+                {"authorization": token},  # the seed's form: the bare token
             )
         )
         data = self._json(USERINFO_CALL, response)
