@@ -26,6 +26,8 @@ from ..errors import UpstreamError
 
 # errcodes meaning "this app token is bad or expired": refresh once and retry.
 TOKEN_ERRCODES = frozenset({40001, 40014, 42001})
+# App tokens are cached this many seconds less than they live.
+TOKEN_MARGIN = 300
 
 
 class DingTalkError(UpstreamError):
@@ -180,3 +182,29 @@ def post_with_app_token(
         )
 
     return with_app_token(cache_key, fetch, send)
+
+
+def fetch_oapi_token(
+    settings: Settings,
+    call: str,
+    path: str,
+    params: Mapping[str, str],
+    *,
+    margin: float = TOKEN_MARGIN,
+) -> Flow[tuple[str, float]]:
+    """`GET {oapi}{path}?…` for an app token; returns it with how long to cache it.
+
+    DingTalk's tokens live 7200 s (`expires_in` when the reply has it); they are cached
+    `margin` seconds less, so a cached token never expires in flight.
+    """
+    data = yield from oapi(
+        call,
+        build(
+            call, "GET", f"{settings.oapi_url}{path}", timeout=settings.http_timeout, params=params
+        ),
+    )
+    token = as_str(data.get("access_token"))
+    if token is None:
+        raise UpstreamError(call, "the reply has no access_token")
+    lifetime = as_int(data.get("expires_in")) or 7200
+    return token, max(60.0, lifetime - margin)

@@ -22,14 +22,13 @@ from ..config import Settings
 from ..core.effects import Flow
 from ..errors import ForbiddenError, UpstreamError
 from ..identity import Identity
-from .calls import DingTalkError, as_int, as_str, build, oapi, post_with_app_token
+from .calls import DingTalkError, as_int, as_str, fetch_oapi_token, post_with_app_token
 
 GETTOKEN_CALL = "gettoken"
 BY_UNIONID_CALL = "topapi/user/getbyunionid"
 USER_GET_CALL = "topapi/v2/user/get"
 GETUSERINFO_CALL = "topapi/v2/user/getuserinfo"
 NOT_MEMBER = 60121
-TOKEN_MARGIN = 300
 IN_CLIENT_FLOW = "inclient"
 
 
@@ -51,22 +50,8 @@ class CorpDirectory:
         self._token_key = f"apptoken:corp:{self._key}"
 
     def _fetch_token(self) -> Flow[tuple[str, float]]:
-        s = self._s
-        data = yield from oapi(
-            GETTOKEN_CALL,
-            build(
-                GETTOKEN_CALL,
-                "GET",
-                f"{s.oapi_url}/gettoken",
-                timeout=s.http_timeout,
-                params={"appkey": self._key, "appsecret": self._secret},
-            ),
-        )
-        token = as_str(data.get("access_token"))
-        if token is None:
-            raise UpstreamError(GETTOKEN_CALL, "the reply has no access_token")
-        lifetime = as_int(data.get("expires_in")) or 7200
-        return token, max(60, lifetime - TOKEN_MARGIN)
+        params = {"appkey": self._key, "appsecret": self._secret}
+        return fetch_oapi_token(self._s, GETTOKEN_CALL, "/gettoken", params)
 
     def _topapi(self, call: str, body: dict[str, Any]) -> Flow[dict[str, Any]]:
         return post_with_app_token(

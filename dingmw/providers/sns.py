@@ -18,15 +18,12 @@ from ..core.effects import Flow
 from ..errors import UpstreamError
 from ..identity import Identity
 from . import LoginWidget
-from .calls import as_str, build, oapi, post_with_app_token
+from .calls import as_str, build, fetch_oapi_token, oapi, post_with_app_token
 
 GETTOKEN_CALL = "sns/gettoken"
 PERSISTENT_CALL = "sns/get_persistent_code"
 SNS_TOKEN_CALL = "sns/get_sns_token"  # noqa: S105  # a call name, not a secret
 USERINFO_CALL = "sns/getuserinfo"
-# sns/gettoken returns no expires_in; tokens live 7200 s (dingtalk-api.md §1.3).
-SNS_TOKEN_LIFETIME = 7200
-TOKEN_MARGIN = 300
 
 
 def sns_authorize_url(settings: Settings, *, state: str, redirect_uri: str) -> str:
@@ -80,21 +77,8 @@ class SnsProvider:
         return params.get("code") or None
 
     def _fetch_token(self) -> Flow[tuple[str, float]]:
-        s = self._s
-        data = yield from oapi(
-            GETTOKEN_CALL,
-            build(
-                GETTOKEN_CALL,
-                "GET",
-                f"{s.oapi_url}/sns/gettoken",
-                timeout=s.http_timeout,
-                params={"appid": s.app_key, "appsecret": s.app_secret},
-            ),
-        )
-        token = as_str(data.get("access_token"))
-        if token is None:
-            raise UpstreamError(GETTOKEN_CALL, "the reply has no access_token")
-        return token, SNS_TOKEN_LIFETIME - TOKEN_MARGIN
+        params = {"appid": self._s.app_key, "appsecret": self._s.app_secret}
+        return fetch_oapi_token(self._s, GETTOKEN_CALL, "/sns/gettoken", params)
 
     def _post(self, call: str, path: str, body: dict[str, str]) -> Flow[dict[str, Any]]:
         return post_with_app_token(

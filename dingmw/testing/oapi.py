@@ -95,10 +95,8 @@ def _sns_app(world: World, req: Req) -> tuple[FakeApp | None, Resp | None]:
     return app, None
 
 
-def sns_get_persistent_code(world: World, req: Req) -> Resp:
-    app, error = _sns_app(world, req)
-    if app is None:
-        return error or _err(BAD_TOKEN)
+def _redeem_tmp_auth_code(world: World, req: Req, app: FakeApp) -> FakeUser | Resp:
+    """The person behind `{"tmp_auth_code"}` (single use, bound to `app`), or the error."""
     body = _body(req)
     if body is None:
         return _err(NEED_JSON)
@@ -110,8 +108,16 @@ def sns_get_persistent_code(world: World, req: Req) -> Resp:
         return _err(BAD_TMP_CODE)
     world.ledger.take("tmp_auth_code", code)
     user = world.user(grant.unionid)
-    if user is None:
-        return _err(BAD_TMP_CODE)
+    return user if user is not None else _err(BAD_TMP_CODE)
+
+
+def sns_get_persistent_code(world: World, req: Req) -> Resp:
+    app, error = _sns_app(world, req)
+    if app is None:
+        return error or _err(BAD_TOKEN)
+    user = _redeem_tmp_auth_code(world, req, app)
+    if isinstance(user, Resp):
+        return user
     openid = user.openid_for(app.app_key)
     persistent = world.ledger.current(
         "persistent_code",
@@ -189,19 +195,9 @@ def sns_getuserinfo_bycode(world: World, req: Req) -> Resp:
     expected = signature_of(app.app_secret, timestamp)
     if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
         return oapi_error(BAD_SIGNATURE_ERRCODE, BAD_SIGNATURE_ERRMSG)
-    body = _body(req)
-    if body is None:
-        return _err(NEED_JSON)
-    code = _str_field(body, "tmp_auth_code")
-    if not code:
-        return _err(MISSING_TMP_CODE)
-    grant, _ = world.ledger.look("tmp_auth_code", code)
-    if grant is None or grant.app_key != app.app_key:
-        return _err(BAD_TMP_CODE)
-    world.ledger.take("tmp_auth_code", code)
-    user = world.user(grant.unionid)
-    if user is None:
-        return _err(BAD_TMP_CODE)
+    user = _redeem_tmp_auth_code(world, req, app)
+    if isinstance(user, Resp):
+        return user
     return oapi_ok(
         user_info={
             "nick": user.nick,
