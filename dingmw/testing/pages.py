@@ -264,7 +264,8 @@ def qrcode_frame(world: World, req: Req) -> Resp:
         '<div class="qr">QR (fake)</div><p id="status">请使用钉钉扫描二维码</p>'
         f"{_user_buttons(world.users.values(), submit=False, label='扫码登录 as ')}{_QR_SCRIPT}"
     )
-    return _page("钉钉扫码 (fake)", body, attrs=f' data-goto="{escape(goto)}"')
+    # Compact: ddLogin.js sizes its frame 365×400 by default.
+    return _page("钉钉扫码 (fake)", body, attrs=f' class="frame" data-goto="{escape(goto)}"')
 
 
 def fake_scan(world: World, req: Req) -> Resp:
