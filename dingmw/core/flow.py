@@ -46,6 +46,7 @@ from .responses import (
     identity_headers,
     json_response,
     redirect_to_next,
+    unauthorized,
 )
 from .routes import PublicPaths, Route, own_route, wants_html
 from .session import Sessions
@@ -146,7 +147,7 @@ class Core:
             return Respond(self.error(req, exc))
         own = own_route(req.path, self.prefix)
         if own is None:
-            identity = self.sessions.load(req.headers.get("cookie", ""))
+            identity = self.identity(req)
             if identity is not None or self.public.match(req.path):
                 return Forward(identity)
             return Respond(self.login_required(req))
@@ -193,7 +194,7 @@ class Core:
         login_url = self.login_url(req)
         if wants_html(req.method, req.headers.get("accept", "")):
             return WebResponse(status=302, headers=(("location", login_url), NO_STORE))
-        return json_response(401, {"error": "login_required", "login_url": login_url})
+        return unauthorized(login_url)
 
     def language(self, req: WebRequest) -> str:
         return choose_language(req.headers.get("accept-language", ""))
@@ -209,11 +210,13 @@ class Core:
                 f" in {exc.params['call']}" if "call" in exc.params else "",
                 exc.detail or "-",
             )
+        # A 503 concerns our own infrastructure (addresses): in the log, not the answer.
+        detail = "" if exc.status == 503 else exc.detail
         accept = req.headers.get("accept", "")
         if accept and "text/html" not in accept and "*/*" not in accept:
             data: dict[str, Any] = {"error": exc.reason}
-            if exc.detail:
-                data["detail"] = exc.detail
+            if detail:
+                data["detail"] = detail
             data.update(exc.params)
             return json_response(status, data, headers)
         page = self.render(
@@ -222,8 +225,7 @@ class Core:
             {
                 "status": status,
                 "reason": exc.reason,
-                # A 503 concerns our own infrastructure (addresses): in the log, not the page.
-                "detail": "" if exc.status == 503 else exc.detail,
+                "detail": detail,
                 "params": exc.params,
                 "login_url": self.own_url(req, "login"),
                 "home_url": (req.root_path or "") + "/",
@@ -360,13 +362,11 @@ class Core:
     def _me(self, req: WebRequest) -> Decision:
         identity = self.identity(req)
         if identity is None:
-            login_url = self.own_url(req, "login")
-            return Respond(json_response(401, {"error": "login_required", "login_url": login_url}))
+            return Respond(unauthorized(self.own_url(req, "login")))
         return Respond(json_response(200, identity.to_dict()))
 
     def _auth(self, req: WebRequest) -> Decision:
         identity = self.identity(req)
         if identity is None:
-            login_url = self.own_url(req, "login")
-            return Respond(json_response(401, {"error": "login_required", "login_url": login_url}))
+            return Respond(unauthorized(self.own_url(req, "login")))
         return Respond(WebResponse(status=204, headers=(*identity_headers(identity), NO_STORE)))

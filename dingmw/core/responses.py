@@ -74,3 +74,8 @@ def redirect_to_next(
 def json_response(status: int, data: Mapping[str, Any], headers: Headers = ()) -> WebResponse:
     body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     return WebResponse(status=status, headers=(JSON, NO_STORE, *headers), body=body)
+
+
+def unauthorized(login_url: str) -> WebResponse:
+    """The 401 an API caller gets without a session (CONTRACT §4)."""
+    return json_response(401, {"error": "login_required", "login_url": login_url})

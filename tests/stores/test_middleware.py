@@ -138,6 +138,8 @@ def test_without_redis_the_callback_is_a_503_page_and_recovers(
         failed_json: Any = json_client.get(location, headers={"accept": "application/json"})
         assert failed_json.status_code == 503
         assert failed_json.json()["error"] == "store_unavailable"
+        assert "127.0.0.1" not in failed_json.text  # the store's address stays in the log
+        assert "127.0.0.1" not in failed.text
 
         private_redis.start()
         done = login(client, fake, ZHANGSAN.unionid)
