@@ -23,7 +23,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     from starlette.testclient import TestClient as TestClient
 
-from dingmw import ASGIMiddleware, Settings, WSGIMiddleware, get_identity
+from dingmw import ASGIMiddleware, Identity, Settings, WSGIMiddleware, get_identity
 from dingmw.testing import DEFAULT_APP_KEY, DEFAULT_APP_SECRET, FakeDingTalk
 
 SECRET_KEY = "test-secret-key-0123456789-abcdefghijklmnop"
@@ -32,6 +32,24 @@ CONFIG_RE = re.compile(r'<script id="dingmw-config" type="application/json">(.*?
 
 ADAPTERS = ("asgi", "wsgi")
 FLOWS = ("oauth2", "sns", "bycode")
+
+
+# A person with every field filled in.
+FULL_IDENTITY = Identity(
+    unionid="u-1",
+    openid="o-1",
+    nick="小张",
+    userid="zhangsan",
+    name="张三",
+    email="z@example.com",
+    mobile="13800000000",
+    avatar_url="https://example.com/a.png",
+    corp_id="dingcorp",
+    title="工程师",
+    job_number="0042",
+    dept_ids=(1, 2),
+    flow="oauth2",
+)
 
 
 def make_settings(flow: str = "oauth2", **overrides: Any) -> Settings:

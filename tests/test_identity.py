@@ -15,21 +15,7 @@ from werkzeug.wrappers import Request as WerkzeugRequest
 from dingmw import Identity, get_identity
 from dingmw.identity import IDENTITY_KEY, DingTalkUser
 
-FULL = Identity(
-    unionid="u-1",
-    openid="o-1",
-    nick="小张",
-    userid="zhangsan",
-    name="张三",
-    email="z@example.com",
-    mobile="13800000000",
-    avatar_url="https://example.com/a.png",
-    corp_id="dingcorp",
-    title="工程师",
-    job_number="0042",
-    dept_ids=(1, 2),
-    flow="oauth2",
-)
+from .support import FULL_IDENTITY as FULL
 
 
 def test_contract_fields() -> None:

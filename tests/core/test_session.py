@@ -11,25 +11,11 @@ from dingmw.core.session import MAX_COOKIE_BYTES, Sessions
 from dingmw.core.signing import Signer, b64decode, b64encode
 from dingmw.identity import Identity
 
+from ..support import FULL_IDENTITY as FULL
 from .helpers import OLD_SECRET_KEY, SECRET_KEY, Clock, parse_set_cookie
 
 NAME = "dingmw_session"
 MAX_AGE = 3600
-FULL = Identity(
-    unionid="u-1",
-    openid="o-1",
-    nick="小张",
-    userid="zhangsan",
-    name="张三",
-    email="z@example.com",
-    mobile="13800000000",
-    avatar_url="https://example.com/a.png",
-    corp_id="dingcorp",
-    title="工程师",
-    job_number="0042",
-    dept_ids=(1, 2, 3),
-    flow="oauth2",
-)
 
 
 def sessions(
