@@ -112,7 +112,7 @@ class WSGIMiddleware:
             identity = decision.identity
             environ[IDENTITY_KEY] = identity
             if identity is not None:
-                environ["REMOTE_USER"] = identity.userid or identity.unionid
+                environ["REMOTE_USER"] = identity.remote_user
             return self.app(environ, start_response)
         if isinstance(decision, Exchange):
             response = self.exchange(decision.flow)

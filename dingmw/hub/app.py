@@ -78,7 +78,7 @@ def _with_query(url: str, params: dict[str, str]) -> str:
 
 def userinfo_body(identity: Identity) -> dict[str, Any]:
     """The hub's userinfo: the seed's `username` and `email`, plus every identity field."""
-    return {"username": identity.userid or identity.unionid, **identity.to_dict()}
+    return {"username": identity.remote_user, **identity.to_dict()}
 
 
 class Hub:
