@@ -51,9 +51,4 @@ def make_provider(settings: Settings, clock: Callable[[], float]) -> Provider:
         "bycode": BycodeProvider,
         "hub": HubProvider,
     }
-    factory = factories.get(settings.flow)
-    if factory is None:
-        from ..errors import ConfigError
-
-        raise ConfigError(f"DINGMW_FLOW={settings.flow} is not available in this version")
-    return factory(settings, clock)
+    return factories[settings.flow](settings, clock)  # Settings allows only these flows
