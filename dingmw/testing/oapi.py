@@ -240,8 +240,15 @@ def _topapi_app(world: World, req: Req) -> tuple[FakeApp | None, Resp | None]:
     return app, None
 
 
-def _topapi_body(req: Req) -> dict[str, Any] | None:
-    return _body(req)
+def _topapi_call(world: World, req: Req) -> tuple[FakeApp, dict[str, Any]] | Resp:
+    """The calling app (from its token) and the JSON body of a topapi call, or the error."""
+    app, error = _topapi_app(world, req)
+    if app is None:
+        return error or _top_err(BAD_TOKEN)
+    body = _body(req)
+    if body is None:
+        return _top_err(NEED_JSON)
+    return app, body
 
 
 def _top_ok(result: dict[str, Any]) -> Resp:
@@ -253,12 +260,10 @@ def _top_err(pair: tuple[int, str]) -> Resp:
 
 
 def user_getbyunionid(world: World, req: Req) -> Resp:
-    app, error = _topapi_app(world, req)
-    if app is None:
-        return error or _top_err(BAD_TOKEN)
-    body = _topapi_body(req)
-    if body is None:
-        return _top_err(NEED_JSON)
+    call = _topapi_call(world, req)
+    if isinstance(call, Resp):
+        return call
+    app, body = call
     unionid = _str_field(body, "unionid")
     if not unionid:
         return _top_err(INVALID_PARAM)
@@ -314,12 +319,10 @@ def _detail(user: FakeUser, corp_id: str, userid: str) -> dict[str, Any]:
 
 
 def user_get(world: World, req: Req) -> Resp:
-    app, error = _topapi_app(world, req)
-    if app is None:
-        return error or _top_err(BAD_TOKEN)
-    body = _topapi_body(req)
-    if body is None:
-        return _top_err(NEED_JSON)
+    call = _topapi_call(world, req)
+    if isinstance(call, Resp):
+        return call
+    app, body = call
     userid = _str_field(body, "userid")
     language = body.get("language", "zh_CN")
     if not userid or language not in ("zh_CN", "en_US"):
@@ -331,12 +334,10 @@ def user_get(world: World, req: Req) -> Resp:
 
 
 def user_getuserinfo(world: World, req: Req) -> Resp:
-    app, error = _topapi_app(world, req)
-    if app is None:
-        return error or _top_err(BAD_TOKEN)
-    body = _topapi_body(req)
-    if body is None:
-        return _top_err(NEED_JSON)
+    call = _topapi_call(world, req)
+    if isinstance(call, Resp):
+        return call
+    app, body = call
     code = _str_field(body, "code")
     if not code:
         return _top_err(INVALID_PARAM)
