@@ -1,9 +1,10 @@
 """`ASGIMiddleware`: the core under any ASGI app (Starlette, FastAPI, Django ASGI, ...).
 
 A thin translator: scope → `WebRequest`, the core's decision → the wrapped
-app (with the identity in the scope) or a response. Non-HTTP scopes
-(lifespan) pass straight through; a websocket to a protected path without a
-session is refused before it is accepted.
+app (with the identity in the scope) or a response. The lifespan passes
+through to the app (its shutdown also closes dingmw's pooled HTTP client); a
+websocket to a protected path without a session is refused before it is
+accepted.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from .clients import AsyncClients, async_clients
 from .config import Settings
 from .core.drive import AsyncRunner
 from .core.effects import Flow
@@ -110,6 +112,8 @@ class ASGIMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind != "http" and kind != "websocket":
+            if kind == "lifespan":
+                send = self.effects.closing_on_shutdown(send)
             await self.app(scope, receive, send)
             return
         try:
@@ -148,7 +152,7 @@ class ASGIMiddleware:
 
 
 class AsyncEffects:
-    """Runs flows under asyncio: an `httpx.AsyncClient` and the async store."""
+    """Runs flows under asyncio: the pooled `httpx.AsyncClient` and the async store."""
 
     def __init__(
         self,
@@ -160,26 +164,24 @@ class AsyncEffects:
     ) -> None:
         self.settings = settings
         self.store = store if store is not None else open_stores(settings.store_url)[1]
-        self._transport = transport
-        self._client = client
+        self.clients: AsyncClients = async_clients(
+            timeout=settings.http_timeout, transport=transport, client=client
+        )
 
     async def run(self, flow: Flow[WebResponse]) -> WebResponse:
         """Run `flow`; a bug in dingmw becomes a logged plain 500, never a traceback page."""
         try:
-            return await self._run(flow)
+            return await AsyncRunner(self.clients, self.store).run(flow)
         except Exception:
             log.exception("dingmw: internal error while running a flow")
             return INTERNAL_ERROR
 
-    async def _run(self, flow: Flow[WebResponse]) -> WebResponse:
-        if self._client is not None:
-            return await AsyncRunner(self._client, self.store).run(flow)
-        if self._transport is not None:
-            # The transport belongs to the caller: do not close it with the client.
-            client = httpx.AsyncClient(
-                transport=self._transport, timeout=self.settings.http_timeout
-            )
-            return await AsyncRunner(client, self.store).run(flow)
-        # A client per login: logins are rare, and a client must not outlive its event loop.
-        async with httpx.AsyncClient(timeout=self.settings.http_timeout) as client:
-            return await AsyncRunner(client, self.store).run(flow)
+    def closing_on_shutdown(self, send: Send) -> Send:
+        """`send` for a lifespan scope: close the pooled client once the app has shut down."""
+
+        async def lifespan_send(message: Message) -> None:
+            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                await self.clients.aclose()
+            await send(message)
+
+        return lifespan_send

@@ -8,7 +8,6 @@ response.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from .clients import SyncClients, sync_clients
 from .config import Settings
 from .core.drive import SyncRunner
 from .core.effects import Flow
@@ -95,9 +95,9 @@ class WSGIMiddleware:
         self.settings = settings if settings is not None else Settings.from_env()
         self.core = Core(self.settings, render=render, clock=clock)
         self.store = store if store is not None else open_stores(self.settings.store_url)[0]
-        self._transport = transport
-        self._client = client
-        self._client_lock = threading.Lock()
+        self.clients: SyncClients = sync_clients(
+            timeout=self.settings.http_timeout, transport=transport, client=client
+        )
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         try:
@@ -122,19 +122,17 @@ class WSGIMiddleware:
         return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else body
 
     def client(self) -> httpx.Client:
-        """The shared `httpx.Client` (thread-safe), created on first use."""
-        if self._client is None:
-            with self._client_lock:
-                if self._client is None:
-                    self._client = httpx.Client(
-                        transport=self._transport, timeout=self.settings.http_timeout
-                    )
-        return self._client
+        """The pooled `httpx.Client` of this process (thread-safe), created on first use."""
+        return self.clients.get()
+
+    def close(self) -> None:
+        """Close the pooled client's connections (a caller's client or transport stays open)."""
+        self.clients.close()
 
     def exchange(self, flow: Flow[WebResponse]) -> WebResponse:
-        """Run a flow with the shared `httpx.Client` and the sync store."""
+        """Run a flow with the pooled `httpx.Client` and the sync store."""
         try:
-            return SyncRunner(self.client(), self.store).run(flow)
+            return SyncRunner(self.clients, self.store).run(flow)
         except Exception:
             log.exception("dingmw: internal error during a login exchange")
             return INTERNAL_ERROR

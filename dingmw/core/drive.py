@@ -21,7 +21,7 @@ import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import httpx
 
@@ -71,6 +71,18 @@ class KeyedLocks(Generic[L]):
                     self._locks[slot] = (lock, count - 1)
 
 
+class SyncSender(Protocol):
+    """What the sync driver sends requests with: an `httpx.Client` or a pool of them."""
+
+    def send(self, request: httpx.Request) -> httpx.Response: ...
+
+
+class AsyncSender(Protocol):
+    """What the async driver sends requests with: an `httpx.AsyncClient` or a pool."""
+
+    async def send(self, request: httpx.Request) -> httpx.Response: ...
+
+
 # Single flight is per process: every runner (one per request) shares these.
 SYNC_LOCKS: KeyedLocks[threading.Lock] = KeyedLocks(threading.Lock)
 ASYNC_LOCKS: KeyedLocks[asyncio.Lock] = KeyedLocks(
@@ -80,7 +92,7 @@ ASYNC_LOCKS: KeyedLocks[asyncio.Lock] = KeyedLocks(
 
 class SyncRunner:
     def __init__(
-        self, client: httpx.Client, store: Store, locks: KeyedLocks[threading.Lock] = SYNC_LOCKS
+        self, client: SyncSender, store: Store, locks: KeyedLocks[threading.Lock] = SYNC_LOCKS
     ) -> None:
         self.client = client
         self.store = store
@@ -139,7 +151,7 @@ class SyncRunner:
 class AsyncRunner:
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: AsyncSender,
         store: AsyncStore,
         locks: KeyedLocks[asyncio.Lock] = ASYNC_LOCKS,
     ) -> None:

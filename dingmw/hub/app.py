@@ -114,7 +114,7 @@ class Hub:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await _lifespan(receive, self.effects.closing_on_shutdown(send))
             return
         if scope["type"] != "http":
             await send({"type": "websocket.close", "code": 1008})

@@ -477,7 +477,7 @@ async def test_flow_closed_when_the_request_is_cancelled() -> None:
 # Names that must differ between the two runners, mapped to the sync spelling.
 SYNC_SPELLING = {
     "AsyncRunner": "SyncRunner",  # the class names
-    "AsyncClient": "Client",  # httpx.AsyncClient vs httpx.Client
+    "AsyncSender": "SyncSender",  # what requests are sent with (a client or a pool)
     "AsyncStore": "Store",  # the store protocols
     "asyncio": "threading",  # the lock factory: asyncio.Lock vs threading.Lock
     "ASYNC_LOCKS": "SYNC_LOCKS",  # the process-wide single-flight locks

@@ -1,0 +1,200 @@
+"""Pooled HTTP clients (dingmw/clients.py): built once, never per request.
+
+Logins go over real loopback HTTP to the fake DingTalk with dingmw's default
+networking (no `transport=`), so the clients counted are the ones production
+builds. A new `httpx` client builds an SSL context (`ssl.create_default_context`)
+and a connection pool; both are counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import dingmw
+from dingmw import ASGIMiddleware as ASGI
+from dingmw import WSGIMiddleware, clients
+from dingmw.config import HubClient
+from dingmw.hub import create_app
+from dingmw.testing import ZHANGSAN, FakeDingTalk
+
+from .conftest import FakeServer
+from .support import TestClient, asgi_app, login, make_settings, wsgi_app
+
+LOGINS = 12
+
+
+PACKAGE = str(Path(dingmw.__file__).parent)
+NOT_DINGMW = (str(Path(dingmw.__file__).parent / "testing"),)  # the fake is DingTalk's side
+
+
+def called_by_dingmw() -> bool:
+    """Whether dingmw's own code (not the test, not the fake) is on the call stack."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if name.startswith(PACKAGE) and not name.startswith(NOT_DINGMW):
+            return True
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
+    """Counts the SSL contexts and httpx clients dingmw builds, with fresh shared pools."""
+    counts = {"ssl": 0, "async_clients": 0, "sync_clients": 0}
+    real_context = ssl.create_default_context
+    real_async_init = httpx.AsyncClient.__init__
+    real_sync_init = httpx.Client.__init__
+
+    def context(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        counts["ssl"] += called_by_dingmw()
+        return real_context(*args, **kwargs)
+
+    def async_init(self: httpx.AsyncClient, *args: Any, **kwargs: Any) -> None:
+        counts["async_clients"] += called_by_dingmw()
+        real_async_init(self, *args, **kwargs)
+
+    def sync_init(self: httpx.Client, *args: Any, **kwargs: Any) -> None:
+        counts["sync_clients"] += called_by_dingmw()
+        real_sync_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(ssl, "create_default_context", context)
+    monkeypatch.setattr(httpx.AsyncClient, "__init__", async_init)
+    monkeypatch.setattr(httpx.Client, "__init__", sync_init)
+    monkeypatch.setattr(clients, "_SHARED_ASYNC", {})
+    monkeypatch.setattr(clients, "_SHARED_SYNC", {})
+    clients.ssl_context.cache_clear()
+    yield counts
+    clients.ssl_context.cache_clear()
+
+
+def served_settings(fake_server: FakeServer, **overrides: Any) -> Any:
+    url = fake_server.url
+    return make_settings(oapi_url=url, api_url=url, login_url=url, **overrides)
+
+
+def test_asgi_logins_share_one_client_and_one_ssl_context(
+    fake_server: FakeServer, counted: dict[str, int]
+) -> None:
+    app = ASGI(asgi_app(), served_settings(fake_server))
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as browser:
+        for _ in range(LOGINS):
+            browser.cookies.clear()
+            response = login(browser, fake_server.fake, ZHANGSAN.unionid)
+            assert response.status_code == 302, response.text
+            assert browser.get("/private").json()["unionid"] == ZHANGSAN.unionid
+        assert counted["async_clients"] == 1
+    assert counted["ssl"] == 1
+
+
+def test_wsgi_logins_share_one_client_and_one_ssl_context(
+    fake_server: FakeServer, counted: dict[str, int]
+) -> None:
+    flask = wsgi_app()
+    middleware = WSGIMiddleware(flask.wsgi_app, served_settings(fake_server))
+    flask.wsgi_app = middleware  # type: ignore[method-assign]
+    browser = httpx.Client(transport=httpx.WSGITransport(app=flask), base_url="http://testserver")
+    for _ in range(LOGINS):
+        browser.cookies.clear()
+        response = login(browser, fake_server.fake, ZHANGSAN.unionid)
+        assert response.status_code == 302, response.text
+    assert counted["sync_clients"] == 1
+    assert counted["ssl"] == 1
+    middleware.close()
+    assert middleware.client().is_closed is False  # a closed pool opens a new client on use
+    middleware.close()
+
+
+def test_flows_without_http_calls_never_build_a_client(counted: dict[str, int]) -> None:
+    """The hub's /token and /userinfo call no one: no client, no SSL context."""
+    site = HubClient(
+        client_id="site",
+        client_secret="site-secret-0123456789",
+        redirect_urls=("https://site.example/dingtalk/callback",),
+    )
+    hub = create_app(make_settings(hub_clients=(site,)))
+    with TestClient(hub, base_url="http://hub.test") as browser:
+        for _ in range(LOGINS):
+            token = browser.post(
+                "/dingtalk/token",
+                content=b"code=nope&state=x",
+                auth=("site", "site-secret-0123456789"),
+            )
+            assert token.status_code == 400
+            assert token.json()["error"] == "invalid_grant"
+            userinfo = browser.get("/dingtalk/userinfo", headers={"authorization": "nope"})
+            assert userinfo.status_code == 401
+        assert counted["async_clients"] == 0
+    assert counted["ssl"] == 0
+
+
+def test_one_async_client_per_event_loop_and_lifespan_closes_it(
+    fake_server: FakeServer,
+) -> None:
+    pool = clients.AsyncClients(timeout=5)
+    seen: list[httpx.AsyncClient] = []
+
+    async def use() -> None:
+        first, second = pool.get(), pool.get()
+        assert first is second
+        seen.append(first)
+        response = await pool.send(httpx.Request("GET", f"{fake_server.url}/gettoken"))
+        assert response.status_code == 200
+        await pool.aclose()
+        assert first.is_closed
+
+    threads = [threading.Thread(target=asyncio.run, args=(use(),)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert len(seen) == 3
+    assert len({id(c) for c in seen}) == 3  # one per loop, never shared across loops
+
+
+def test_lifespan_shutdown_closes_the_pooled_client(fake_server: FakeServer) -> None:
+    app = ASGI(asgi_app(), served_settings(fake_server))
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as browser:
+        assert login(browser, fake_server.fake, ZHANGSAN.unionid).status_code == 302
+        portal = browser.portal
+        assert portal is not None
+        client = portal.call(_current_client, app)
+        assert not client.is_closed
+    assert client.is_closed
+
+
+async def _current_client(app: Any) -> httpx.AsyncClient:
+    client: httpx.AsyncClient = app.effects.clients.get()
+    return client
+
+
+def test_a_callers_client_is_used_and_never_closed(counted: dict[str, int]) -> None:
+    fake = FakeDingTalk()
+    given = httpx.AsyncClient(transport=fake.transport())
+    app = ASGI(asgi_app(), make_settings(), client=given)
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as browser:
+        assert login(browser, fake, ZHANGSAN.unionid).status_code == 302
+    assert counted["async_clients"] == 0
+    assert not given.is_closed
+
+
+def test_sync_pool_is_remade_in_a_forked_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    pool = clients.SyncClients(
+        timeout=5, transport=httpx.MockTransport(lambda r: httpx.Response(204))
+    )
+    parent = pool.get()
+    assert pool.get() is parent
+    monkeypatch.setattr(os, "getpid", lambda: -1)  # as if in a pre-forked worker
+    child = pool.get()
+    assert child is not parent
+    assert pool.send(httpx.Request("GET", "https://x.example/")).status_code == 204
