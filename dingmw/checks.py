@@ -7,8 +7,10 @@ driver performs them, so it exercises the same code a login does.
 from __future__ import annotations
 
 import base64
-from urllib.parse import urlsplit
+import os
+from collections.abc import Mapping
 
+from . import declare
 from .config import Settings
 from .core.effects import Flow, http
 from .errors import UpstreamError
@@ -19,51 +21,23 @@ SNS_GETTOKEN_CALL = "sns/gettoken"
 CORP_GETTOKEN_CALL = "gettoken"
 
 
-def store_location(url: str) -> str:
-    """`DINGMW_STORE_URL` without user, password or query (which may hold a password)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        port = ""
-    return f"{parts.scheme}://{host}{port}{parts.path}"
-
-
-def describe(settings: Settings) -> list[str]:
-    """A human summary of the settings, with every secret masked."""
-    corp_key, _ = settings.corp_credentials
-    lines = [
-        f"flow: {settings.flow}",
-        f"app key: {settings.app_key} (secret set, {len(settings.app_secret)} characters)",
-        f"signing keys: {len(settings.secret_keys)} (the first signs, all verify)",
-        f"enrichment: {settings.enrich}"
-        + (f" with corp app {corp_key}" if settings.enrich == "detail" else ""),
-        f"routes under: {settings.path_prefix}",
-        f"public paths: {', '.join(settings.public_paths) or '(none)'}",
-        f"session: cookie {settings.cookie_name}, {settings.session_max_age} s, "
-        f"Secure={settings.cookie_secure}",
-        f"base URL: {settings.base_url or '(derived from each request)'}"
-        + (", trusting X-Forwarded-*" if settings.trust_proxy else ""),
-        f"store: {store_location(settings.store_url)}",
-        f"DingTalk: oapi {settings.oapi_url}, api {settings.api_url}, login {settings.login_url}",
-    ]
+def describe(settings: Settings, environ: Mapping[str, str] | None = None) -> list[str]:
+    """The settings as `dingmw check` prints them: each variable that is set (or differs from
+    its default), then what follows from them. A secret shows only its length."""
+    rows = declare.shown(settings, environ)
+    width = max((len(name) for name, _ in rows), default=0)
+    lines = [f"{name.ljust(width)}  {value}" for name, value in rows]
     if settings.flow != "hub":
         lines.append(f"QR widget script: {settings.widget_script_url}")
-    if settings.flow == "hub":
-        lines.append(f"hub: {settings.hub_url} (this site is client {settings.app_key})")
-    if settings.hub_clients:
-        lines.append(f"hub clients: {', '.join(c.client_id for c in settings.hub_clients)}")
-    if settings.corp_id:
-        lines.append(f"in-client login for corp {settings.corp_id}")
-    for name, values in (
-        ("allowed corp ids", settings.allowed_corp_ids),
-        ("allowed users", settings.allowed_users),
-        ("allowed departments", {str(d) for d in settings.allowed_dept_ids}),
-    ):
-        if values:
-            lines.append(f"{name}: {', '.join(sorted(values))}")
     return lines
+
+
+def problems(environ: Mapping[str, str] | None = None) -> tuple[Settings | None, list[str]]:
+    """Every problem of the environment at once: malformed or missing values, rules over
+    several settings, and unknown `DINGMW_*` variables (with the closest known name)."""
+    settings, found = declare.problems(Settings, environ)
+    env = os.environ if environ is None else environ
+    return settings, found + declare.unknown_variables(env)
 
 
 def _token_ok(call: str, token: str | None) -> str:

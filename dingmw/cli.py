@@ -11,12 +11,12 @@ from .errors import ConfigError, LoginError
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .checks import describe, live_check
+    from .checks import describe, live_check, problems
 
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        print(f"dingmw check: configuration error: {exc}", file=sys.stderr)
+    settings, found = problems()
+    for problem in found:
+        print(f"dingmw check: configuration error: {problem}", file=sys.stderr)
+    if settings is None or found:
         return 1
     for line in describe(settings):
         print(line)

@@ -1,21 +1,37 @@
-"""Settings: every `DINGMW_*` variable, validated once at start-up.
+"""Settings: every `DINGMW_*` variable, declared once and validated at start-up.
 
-`Settings.from_env()` is the only place that reads the environment. A bad or
-missing value raises `ConfigError` naming the variable; secrets are never
-echoed in a message or a `repr`.
+Each field of `Settings` is one `setting(...)` (see `dingmw.declare`): its
+variable, kind, default, rule, help text and whether it is a secret. From it come
+`Settings.from_env()` (the only place that reads the environment), the checks of
+a directly built `Settings(...)`, `dingmw check` and the reference tables of
+docs/configuration.md. A bad or missing value raises `ConfigError` naming the
+variable; secrets are never echoed in a message or a `repr`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import os
 import re
 from collections.abc import Mapping
 from typing import Literal
 from urllib.parse import urlsplit
 
+from . import declare
+from .declare import (
+    Choice,
+    Duration,
+    Invalid,
+    Items,
+    Kind,
+    NameSet,
+    NumberSet,
+    Seconds,
+    Url,
+    cross_check,
+    declared,
+    setting,
+)
 from .errors import ConfigError
 
 Flow = Literal["oauth2", "sns", "bycode", "hub"]
@@ -36,8 +52,6 @@ JSAPI_SCRIPT_URL = "https://g.alicdn.com/dingding/dingtalk-jsapi/3.0.25/dingtalk
 
 _COOKIE_NAME_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 _CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,7 +75,12 @@ class HubClient:
         if not self.redirect_urls:
             raise ConfigError(f"DINGMW_HUB_CLIENTS: {self.client_id!r} needs redirect_urls")
         for url in self.redirect_urls:
-            parts = urlsplit(url)
+            try:
+                parts = urlsplit(url)
+            except ValueError:  # e.g. an unclosed '['
+                raise ConfigError(
+                    f"DINGMW_HUB_CLIENTS: a redirect URL of {self.client_id!r} is not a valid URL"
+                ) from None
             if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
                 raise ConfigError(
                     f"DINGMW_HUB_CLIENTS: redirect URL {url!r} of {self.client_id!r} must be an "
@@ -69,122 +88,456 @@ class HubClient:
                 )
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+# --- kinds particular to dingmw's settings ----------------------------------------------------
+
+
+class PathPrefix(Kind[str]):
+    describe = "a path starting with `/`; a trailing `/` is removed; `/` alone is refused"
+
+    def parse(self, raw: str) -> str:
+        prefix = raw.rstrip("/")
+        if not prefix:
+            raise Invalid("must not be '/': the app needs its own paths")
+        return prefix
+
+    def check(self, value: str) -> str | None:
+        if not value.startswith("/") or value.endswith("/"):
+            return "must start with '/' and not end with '/' (e.g. /dingtalk)"
+        return None
+
+
+STORE_FORMS = "memory://, redis://host:port/db, rediss://... or unix://..."
+
+
+class StoreUrl(Kind[str]):
+    describe = "`memory://`, `redis://…`, `rediss://…` or `unix://…` (see below)"
+
+    def check(self, value: str) -> str | None:
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018  # raises ValueError on a port that is not a number
+        except ValueError:
+            return "is not a valid URL (check its brackets and port number)"
+        if parts.scheme == "memory":
+            return None
+        if parts.scheme in ("redis", "rediss"):
+            if not parts.hostname:
+                return "needs a host: redis://host:port/db"
+            db = parts.path.strip("/")
+            if db and not db.isdigit():
+                return "must end with a database number: redis://host:port/0"
+            return None
+        if parts.scheme == "unix":
+            if not parts.path:
+                return "needs the socket's path: unix:///run/redis/redis.sock"
+            return None
+        return f"must be {STORE_FORMS}"
+
+    def show(self, value: str) -> str:
+        return declare.without_password(value)
+
+
+class HubClients(Kind[tuple[HubClient, ...]]):
+    """`DINGMW_HUB_CLIENTS`: a JSON list, or the path of a file holding one."""
+
+    describe = (
+        'a JSON list of `{"client_id", "client_secret", "redirect_urls"}` (a value starting '
+        "with `[`), or the path of a file holding it; the secrets are never shown"
+    )
+
+    def parse(self, raw: str) -> tuple[HubClient, ...]:
+        if not raw.startswith(("[", "{")):
+            try:
+                with open(raw, encoding="utf-8") as handle:  # a plain path is fine
+                    raw = handle.read()
+            except OSError as exc:
+                raise Invalid(
+                    f": cannot read the file ({exc.strerror or 'error'}); the value must be a "
+                    "JSON list starting with '[' or the path of a file holding one"
+                ) from None
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise Invalid("is not valid JSON") from None
+        if isinstance(data, dict):
+            raise Invalid(
+                "must be a JSON list of clients, not a single object: write [{...}] "
+                "(one object per site)"
+            )
+        if not isinstance(data, list):
+            raise Invalid("must be a JSON list of clients")
+        clients = []
+        for item in data:
+            if not isinstance(item, dict):
+                raise Invalid(": every client must be a JSON object")
+            client_id, secret, urls = (
+                item.get("client_id"),
+                item.get("client_secret"),
+                item.get("redirect_urls"),
+            )
+            if not isinstance(client_id, str) or not isinstance(secret, str):
+                raise Invalid(": every client needs string client_id and client_secret")
+            if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+                raise Invalid(f": redirect_urls of {client_id!r} must be a list of URLs")
+            clients.append(
+                HubClient(client_id=client_id, client_secret=secret, redirect_urls=tuple(urls))
+            )
+        return tuple(clients)
+
+    def check(self, value: tuple[HubClient, ...]) -> str | None:
+        ids = [client.client_id for client in value]
+        if len(ids) != len(set(ids)):
+            return ": a client_id is registered twice"
+        return None
+
+    def show(self, value: tuple[HubClient, ...]) -> str:
+        return ", ".join(client.client_id for client in value) + " (secrets not shown)"
+
+
+def _every_key_long(keys: tuple[str, ...]) -> str | None:
+    if any(len(key) < MIN_SECRET_KEY_LENGTH for key in keys):
+        return (
+            f": every key must be at least {MIN_SECRET_KEY_LENGTH} characters (generate one "
+            "with: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
+    return None
+
+
+def _absolute_patterns(patterns: tuple[str, ...]) -> str | None:
+    for pattern in patterns:
+        if not pattern.startswith("/"):
+            return f": {pattern!r} must start with '/'"
+    return None
+
+
+def _cookie_name(name: str) -> str | None:
+    if not _COOKIE_NAME_RE.match(name):
+        return "may use only letters, digits, '_' and '-'"
+    return None
+
+
+CREDENTIALS = "Credentials"
+FLOW = "Flow"
+ROUTES = "Routes and public paths"
+SESSION = "Session and cookies"
+ALLOW = "Allow-lists"
+PUBLIC_URL = "Public URL and proxies"
+ENDPOINTS = "DingTalk endpoints"
+STORE = "Store"
+TIMEOUTS = "Timeouts"
+HUB_SITE = "Hub: a site"
+HUB_SERVER = "Hub: the hub itself"
+
+
+@declared
 class Settings:
     """Validated configuration. Build it with `Settings.from_env()` or directly."""
 
-    app_key: str
-    app_secret: str = dataclasses.field(repr=False)
-    secret_keys: tuple[str, ...] = dataclasses.field(repr=False)
-    flow: Flow = "oauth2"
-    enrich: Enrich = "none"
-    corp_app_key: str | None = None
-    corp_app_secret: str | None = dataclasses.field(default=None, repr=False)
-    corp_id: str | None = None
-    path_prefix: str = "/dingtalk"
-    public_paths: tuple[str, ...] = ()
-    session_max_age: int = 28800
-    state_max_age: int = 600
-    cookie_name: str = "dingmw_session"
-    cookie_domain: str | None = None
-    cookie_secure: CookieSecure = "auto"
-    allowed_corp_ids: frozenset[str] = frozenset()
-    allowed_users: frozenset[str] = frozenset()
-    allowed_dept_ids: frozenset[int] = frozenset()
-    store_url: str = "memory://"
-    base_url: str | None = None
-    trust_proxy: bool = False
-    oapi_url: str = DEFAULT_OAPI_URL
-    api_url: str = DEFAULT_API_URL
-    login_url: str = DEFAULT_LOGIN_URL
-    hub_url: str | None = None
-    login_script_url: str | None = None
-    jsapi_script_url: str = JSAPI_SCRIPT_URL
-    http_timeout: float = 5.0
-    hub_clients: tuple[HubClient, ...] = ()
-    hub_code_ttl: int = 60
-    hub_token_ttl: int = 7200
-    hub_refresh_ttl: int = 30 * 86400
+    app_key: str = setting(
+        env="DINGMW_APP_KEY",
+        group=CREDENTIALS,
+        help="The login app's key: AppKey / Client ID (`oauth2`), appId (`sns`, `bycode`), "
+        "this site's client id at the hub (`hub`)",
+    )
+    app_secret: str = setting(
+        env="DINGMW_APP_SECRET",
+        group=CREDENTIALS,
+        secret=True,
+        help="The login app's secret: AppSecret / Client Secret / appSecret (`hub`: this "
+        "site's client secret at the hub)",
+    )
+    secret_keys: tuple[str, ...] = setting(
+        env="DINGMW_SECRET_KEY",
+        group=CREDENTIALS,
+        kind=Items(),
+        secret=True,
+        rule=_every_key_long,
+        help="Key(s) that sign dingmw's cookies (session and login state). Comma-separated: "
+        "the first signs, all verify (see [rotation](#rotating-dingmw_secret_key)). Each at "
+        f"least {MIN_SECRET_KEY_LENGTH} characters",
+    )
+    flow: Flow = setting(
+        env="DINGMW_FLOW",
+        group=FLOW,
+        kind=Choice(*FLOWS),
+        default="oauth2",
+        help="The login flow: `oauth2` (DingTalk's current login, recommended), `sns` (legacy "
+        "QR with persistent code), `bycode` (legacy QR with the signed "
+        "`sns/getuserinfo_bycode`), `hub` (through a dingmw hub, see [The hub](hub.md)). "
+        "See [Login flows](flows.md)",
+    )
+    enrich: Enrich = setting(
+        env="DINGMW_ENRICH",
+        group=FLOW,
+        kind=Choice("none", "detail"),
+        default="none",
+        help="`none`, or `detail`: after the login, look up the person in your organisation "
+        "(`gettoken` → `topapi/user/getbyunionid` → `topapi/v2/user/get`) to add `userid`, "
+        "`name`, `email`, `mobile`, `title`, `job_number`, `dept_ids`, `avatar_url`",
+    )
+    corp_app_key: str | None = setting(
+        env="DINGMW_CORP_APP_KEY",
+        group=FLOW,
+        default=None,
+        default_doc="the login app's key",
+        help="The enterprise internal app (企业内部应用) used for `gettoken` and the directory "
+        "lookups (enrichment and in-client login). Set together with `DINGMW_CORP_APP_SECRET`",
+    )
+    corp_app_secret: str | None = setting(
+        env="DINGMW_CORP_APP_SECRET",
+        group=FLOW,
+        default=None,
+        secret=True,
+        default_doc="the login app's secret",
+        help="The secret of `DINGMW_CORP_APP_KEY`",
+    )
+    corp_id: str | None = setting(
+        env="DINGMW_CORP_ID",
+        group=FLOW,
+        default=None,
+        default_doc="off",
+        help="Your organisation's corpId (starts with `ding`). Turns on silent login inside the "
+        "DingTalk client, and is recorded as the person's `corp_id` after enrichment",
+    )
+    path_prefix: str = setting(
+        env="DINGMW_PATH_PREFIX",
+        group=ROUTES,
+        kind=PathPrefix(),
+        default="/dingtalk",
+        help="Where dingmw's own routes live (`/login`, `/callback`, `/logout`, `/me`, `/auth` "
+        "below it)",
+    )
+    public_paths: tuple[str, ...] = setting(
+        env="DINGMW_PUBLIC_PATHS",
+        group=ROUTES,
+        kind=Items(),
+        default=(),
+        rule=_absolute_patterns,
+        help="Paths that need no login, each starting with `/` (see the patterns below)",
+    )
+    session_max_age: int = setting(
+        env="DINGMW_SESSION_MAX_AGE",
+        group=SESSION,
+        kind=Seconds(),
+        default=28800,
+        help="Seconds a login lasts (8 hours by default). The expiry is fixed at login; using "
+        "the site does not extend it",
+    )
+    state_max_age: int = setting(
+        group=SESSION,
+        kind=Seconds(),
+        default=600,
+        help="seconds a login may take from the login page to the callback",
+    )
+    cookie_name: str = setting(
+        env="DINGMW_COOKIE_NAME",
+        group=SESSION,
+        default="dingmw_session",
+        rule=_cookie_name,
+        help="Name of the session cookie (1–64 letters, digits, `_`, `-`). The login-state "
+        "cookies are named `<name>_state_<16 hex digits>`",
+    )
+    cookie_domain: str | None = setting(
+        env="DINGMW_COOKIE_DOMAIN",
+        group=SESSION,
+        default=None,
+        default_doc="host-only",
+        help="`Domain` attribute of the session cookie, to share one login between sub-domains "
+        "(e.g. `example.com`). The login-state cookies are always host-only",
+    )
+    cookie_secure: CookieSecure = setting(
+        env="DINGMW_COOKIE_SECURE",
+        group=SESSION,
+        kind=Choice("auto", "true", "false"),
+        default="auto",
+        help="`auto`: `Secure` when the browser uses https (from `DINGMW_BASE_URL` if set, else "
+        "`X-Forwarded-Proto` with `DINGMW_TRUST_PROXY=1`, else the request's scheme); `true`: "
+        "always; `false`: never",
+    )
+    allowed_corp_ids: frozenset[str] = setting(
+        env="DINGMW_ALLOWED_CORP_IDS",
+        group=ALLOW,
+        kind=NameSet(),
+        default=frozenset(),
+        default_doc="allow all",
+        help="corpIds; the person's `corp_id` must be one of them. With `DINGMW_FLOW=sns` or "
+        "`bycode` it needs `DINGMW_ENRICH=detail` and `DINGMW_CORP_ID` (see below)",
+    )
+    allowed_users: frozenset[str] = setting(
+        env="DINGMW_ALLOWED_USERS",
+        group=ALLOW,
+        kind=NameSet(),
+        default=frozenset(),
+        default_doc="allow all",
+        help="userids or unionids; the person's `userid` or `unionid` must be listed",
+    )
+    allowed_dept_ids: frozenset[int] = setting(
+        env="DINGMW_ALLOWED_DEPT_IDS",
+        group=ALLOW,
+        kind=NumberSet(),
+        default=frozenset(),
+        default_doc="allow all",
+        help="department ids; one of the person's `dept_ids` must be listed. Needs "
+        "`DINGMW_ENRICH=detail` (except with `DINGMW_FLOW=hub`)",
+    )
+    store_url: str = setting(
+        env="DINGMW_STORE_URL",
+        group=STORE,
+        kind=StoreUrl(),
+        default="memory://",
+        help="Where dingmw keeps its small shared state: used login states (replay "
+        "protection), cached DingTalk app tokens, and the hub's codes and tokens. `memory://` "
+        "keeps it in the process; Redis shares it between instances. Its password is never "
+        "shown",
+    )
+    base_url: str | None = setting(
+        env="DINGMW_BASE_URL",
+        group=PUBLIC_URL,
+        kind=Url(),
+        default=None,
+        default_doc="derived from each request",
+        help="The public base URL of the site, e.g. `https://intra.example.com` or "
+        "`https://example.com/app`. dingmw builds `redirect_uri` from it "
+        "(`<base>/dingtalk/callback`), and with `DINGMW_COOKIE_SECURE=auto` it decides `Secure`",
+    )
+    trust_proxy: bool = setting(
+        env="DINGMW_TRUST_PROXY",
+        group=PUBLIC_URL,
+        kind=declare.Flag(),
+        default=False,
+        help="`1`: when `DINGMW_BASE_URL` is not set, use `X-Forwarded-Proto` and "
+        "`X-Forwarded-Host` (first value of each) to build `redirect_uri`, and "
+        "`X-Forwarded-Proto` for `Secure`. In every case, use `X-Forwarded-Prefix` as the root "
+        "path of every URL and cookie path dingmw makes "
+        "([Deployment](deployment.md#under-a-sub-path)). Set it only behind a proxy that "
+        "overwrites these headers",
+    )
+    oapi_url: str = setting(
+        env="DINGMW_OAPI_URL",
+        group=ENDPOINTS,
+        kind=Url(),
+        default=DEFAULT_OAPI_URL,
+        help="the legacy API host (`gettoken`, `sns/*`, `topapi/*`, and the `sns_authorize` page)",
+    )
+    api_url: str = setting(
+        env="DINGMW_API_URL",
+        group=ENDPOINTS,
+        kind=Url(),
+        default=DEFAULT_API_URL,
+        help="the new API host (`/v1.0/...`)",
+    )
+    login_url: str = setting(
+        env="DINGMW_LOGIN_URL",
+        group=ENDPOINTS,
+        kind=Url(),
+        default=DEFAULT_LOGIN_URL,
+        help="the login host (`/oauth2/auth`, the QR frames). Its origin is the only origin "
+        "whose `message` events the login page accepts",
+    )
+    hub_url: str | None = setting(
+        env="DINGMW_HUB_URL",
+        group=HUB_SITE,
+        kind=Url(),
+        default=None,
+        help="The hub's public URL, e.g. `https://sso.example.com` (may include a path). The "
+        "site calls `{DINGMW_HUB_URL}/dingtalk/authorize`, `/dingtalk/token` and "
+        "`/dingtalk/userinfo`. Required with `DINGMW_FLOW=hub`",
+    )
+    login_script_url: str | None = setting(
+        env="DINGMW_LOGIN_SCRIPT_URL",
+        group=ENDPOINTS,
+        kind=Url(),
+        default=None,
+        default_doc=f"`oauth2`: `{DTFRAME_SCRIPT_URL}` (DTFrameLogin); `sns`, `bycode`: "
+        f"`{DDLOGIN_SCRIPT_URL}` (DDLogin)",
+        help="the QR widget script the login page loads",
+    )
+    jsapi_script_url: str = setting(
+        env="DINGMW_JSAPI_SCRIPT_URL",
+        group=ENDPOINTS,
+        kind=Url(),
+        default=JSAPI_SCRIPT_URL,
+        help="the DingTalk JSAPI script the login page loads inside the DingTalk client (with "
+        "`DINGMW_CORP_ID`)",
+    )
+    http_timeout: float = setting(
+        env="DINGMW_HTTP_TIMEOUT",
+        group=TIMEOUTS,
+        kind=Duration(),
+        default=5.0,
+        help="Seconds for each call to DingTalk (connect, read, write and pool wait each). A "
+        "call that takes longer fails the login with a `502` page (`upstream_timeout`)",
+    )
+    hub_clients: tuple[HubClient, ...] = setting(
+        env="DINGMW_HUB_CLIENTS",
+        group=HUB_SERVER,
+        kind=HubClients(),
+        default=(),
+        default_doc="none: the hub refuses to start",
+        help="The sites the hub serves. Client ids 1–128 letters, digits, `.`, `_`, `-`, each "
+        "once; secrets at least 16 characters; redirect URLs absolute http(s) without fragment, "
+        "matched exactly ([details](hub.md#2-the-sites-it-serves-dingmw_hub_clients))",
+    )
+    hub_code_ttl: int = setting(
+        env="DINGMW_HUB_CODE_TTL",
+        group=HUB_SERVER,
+        kind=Seconds(),
+        default=60,
+        help="Seconds a hub code may wait to be exchanged",
+    )
+    hub_token_ttl: int = setting(
+        env="DINGMW_HUB_TOKEN_TTL",
+        group=HUB_SERVER,
+        kind=Seconds(),
+        default=7200,
+        help="Seconds an access token works (the token response's `expiry_in`)",
+    )
+    hub_refresh_ttl: int = setting(
+        env="DINGMW_HUB_REFRESH_TTL",
+        group=HUB_SERVER,
+        kind=Seconds(),
+        default=30 * 86400,
+        help="Seconds a refresh token lives, and the hub remembers spent codes, spent refresh "
+        "tokens and revoked logins (30 days by default). Keep it at least "
+        "`DINGMW_HUB_TOKEN_TTL`",
+    )
 
-    def __post_init__(self) -> None:
-        if self.flow not in FLOWS:
-            raise ConfigError(f"DINGMW_FLOW must be one of {', '.join(FLOWS)}")
-        if not self.app_key:
-            raise ConfigError("DINGMW_APP_KEY is required")
-        if not self.app_secret:
-            raise ConfigError("DINGMW_APP_SECRET is required")
-        if not self.secret_keys:
-            raise ConfigError("DINGMW_SECRET_KEY is required")
-        for key in self.secret_keys:
-            if len(key) < MIN_SECRET_KEY_LENGTH:
-                raise ConfigError(
-                    f"DINGMW_SECRET_KEY: every key must be at least {MIN_SECRET_KEY_LENGTH} "
-                    "characters (generate one with: python -c 'import secrets; "
-                    "print(secrets.token_urlsafe(48))')"
-                )
-        if self.enrich not in ("none", "detail"):
-            raise ConfigError("DINGMW_ENRICH must be 'none' or 'detail'")
+    # Rules over several settings -------------------------------------------
+
+    @cross_check("corp_app_key", "corp_app_secret")
+    def _corp_app_pair(self) -> str | None:
         if (self.corp_app_key is None) != (self.corp_app_secret is None):
-            raise ConfigError("DINGMW_CORP_APP_KEY and DINGMW_CORP_APP_SECRET must be set together")
-        if not self.path_prefix.startswith("/") or self.path_prefix.endswith("/"):
-            raise ConfigError(
-                "DINGMW_PATH_PREFIX must start with '/' and not end with '/' (e.g. /dingtalk)"
-            )
-        for pattern in self.public_paths:
-            if not pattern.startswith("/"):
-                raise ConfigError(f"DINGMW_PUBLIC_PATHS: {pattern!r} must start with '/'")
-        if self.session_max_age <= 0:
-            raise ConfigError("DINGMW_SESSION_MAX_AGE must be a positive number of seconds")
-        if self.state_max_age <= 0:
-            raise ConfigError("state_max_age must be a positive number of seconds")
-        if not _COOKIE_NAME_RE.match(self.cookie_name):
-            raise ConfigError("DINGMW_COOKIE_NAME may use only letters, digits, '_' and '-'")
-        if self.cookie_secure not in ("auto", "true", "false"):
-            raise ConfigError("DINGMW_COOKIE_SECURE must be auto, true or false")
+            return "DINGMW_CORP_APP_KEY and DINGMW_CORP_APP_SECRET must be set together"
+        return None
+
+    @cross_check("allowed_dept_ids", "enrich", "flow")
+    def _departments_need_detail(self) -> str | None:
         if self.allowed_dept_ids and self.enrich != "detail" and self.flow != "hub":
-            raise ConfigError(
+            return (
                 "DINGMW_ALLOWED_DEPT_IDS needs DINGMW_ENRICH=detail (departments come from "
                 "the user's detail)"
             )
+        return None
+
+    @cross_check("allowed_corp_ids", "flow", "enrich", "corp_id")
+    def _corp_ids_need_membership(self) -> str | None:
         if (
             self.allowed_corp_ids
             and self.flow in ("sns", "bycode")
             and not (self.enrich == "detail" and self.corp_id)
         ):
-            raise ConfigError(
+            return (
                 f"DINGMW_ALLOWED_CORP_IDS needs DINGMW_ENRICH=detail and DINGMW_CORP_ID with "
                 f"DINGMW_FLOW={self.flow} (that flow does not say which organisation a person "
                 "belongs to; members found by the lookup belong to DINGMW_CORP_ID)"
             )
+        return None
+
+    @cross_check("flow", "hub_url")
+    def _hub_flow_needs_hub(self) -> str | None:
         if self.flow == "hub" and not self.hub_url:
-            raise ConfigError("DINGMW_HUB_URL is required when DINGMW_FLOW=hub")
-        for name, url in (
-            ("DINGMW_OAPI_URL", self.oapi_url),
-            ("DINGMW_API_URL", self.api_url),
-            ("DINGMW_LOGIN_URL", self.login_url),
-            ("DINGMW_BASE_URL", self.base_url),
-            ("DINGMW_HUB_URL", self.hub_url),
-            ("DINGMW_LOGIN_SCRIPT_URL", self.login_script_url),
-            ("DINGMW_JSAPI_SCRIPT_URL", self.jsapi_script_url),
-        ):
-            if url is not None:
-                _check_url(name, url)
-        if not math.isfinite(self.http_timeout) or self.http_timeout <= 0:
-            raise ConfigError("DINGMW_HTTP_TIMEOUT must be a positive number of seconds")
-        ids = [client.client_id for client in self.hub_clients]
-        if len(ids) != len(set(ids)):
-            raise ConfigError("DINGMW_HUB_CLIENTS: a client_id is registered twice")
-        for name, ttl in (
-            ("DINGMW_HUB_CODE_TTL", self.hub_code_ttl),
-            ("DINGMW_HUB_TOKEN_TTL", self.hub_token_ttl),
-            ("DINGMW_HUB_REFRESH_TTL", self.hub_refresh_ttl),
-        ):
-            if ttl <= 0:
-                raise ConfigError(f"{name} must be a positive number of seconds")
-        if not self.store_url.startswith(("memory://", "redis://", "rediss://", "unix://")):
-            raise ConfigError(
-                "DINGMW_STORE_URL must be memory://, redis://host:port/db, rediss://... or unix://..."
-            )
+            return "DINGMW_HUB_URL is required when DINGMW_FLOW=hub"
+        return None
 
     # Derived values -------------------------------------------------------
 
@@ -215,174 +568,4 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read every `DINGMW_*` variable from `environ` (default `os.environ`)."""
-        env = os.environ if environ is None else environ
-        return _from_env(cls, env)
-
-
-def _check_url(name: str, url: str) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"{name} must be an absolute http(s) URL")
-    if parts.query or parts.fragment:
-        raise ConfigError(f"{name} must not have a query or fragment")
-
-
-def _get(env: Mapping[str, str], name: str) -> str | None:
-    value = env.get(name)
-    if value is None:
-        return None
-    value = value.strip()
-    return value or None
-
-
-def _required(env: Mapping[str, str], name: str) -> str:
-    value = _get(env, name)
-    if value is None:
-        raise ConfigError(f"{name} is required")
-    return value
-
-
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    value = _get(env, name)
-    if value is None:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number of seconds") from None
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    value = _get(env, name)
-    if value is None:
-        return default
-    try:
-        return float(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds") from None
-
-
-def _bool(env: Mapping[str, str], name: str) -> bool:
-    value = (_get(env, name) or "").lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ConfigError(f"{name} must be 1/true or 0/false")
-
-
-def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
-    value = _get(env, name) or ""
-    return tuple(item.strip() for item in value.split(",") if item.strip())
-
-
-def _url(env: Mapping[str, str], name: str, default: str) -> str:
-    return (_get(env, name) or default).rstrip("/")
-
-
-def _from_env(cls: type[Settings], env: Mapping[str, str]) -> Settings:
-    flow = (_get(env, "DINGMW_FLOW") or "oauth2").lower()
-    if flow not in FLOWS:
-        raise ConfigError(f"DINGMW_FLOW must be one of {', '.join(FLOWS)}")
-    enrich = (_get(env, "DINGMW_ENRICH") or "none").lower()
-    if enrich not in ("none", "detail"):
-        raise ConfigError("DINGMW_ENRICH must be 'none' or 'detail'")
-    secure = (_get(env, "DINGMW_COOKIE_SECURE") or "auto").lower()
-    if secure not in ("auto", "true", "false"):
-        raise ConfigError("DINGMW_COOKIE_SECURE must be auto, true or false")
-    dept_ids: set[int] = set()
-    for item in _list(env, "DINGMW_ALLOWED_DEPT_IDS"):
-        try:
-            dept_ids.add(int(item))
-        except ValueError:
-            raise ConfigError("DINGMW_ALLOWED_DEPT_IDS must be comma-separated numbers") from None
-    base_url = _get(env, "DINGMW_BASE_URL")
-    hub_url = _get(env, "DINGMW_HUB_URL")
-    script = _get(env, "DINGMW_LOGIN_SCRIPT_URL")
-    return cls(
-        flow=flow,  # type: ignore[arg-type]  # checked against FLOWS above
-        app_key=_required(env, "DINGMW_APP_KEY"),
-        app_secret=_required(env, "DINGMW_APP_SECRET"),
-        secret_keys=_list(env, "DINGMW_SECRET_KEY") or _raise("DINGMW_SECRET_KEY is required"),
-        enrich=enrich,  # type: ignore[arg-type]  # checked above
-        corp_app_key=_get(env, "DINGMW_CORP_APP_KEY"),
-        corp_app_secret=_get(env, "DINGMW_CORP_APP_SECRET"),
-        corp_id=_get(env, "DINGMW_CORP_ID"),
-        path_prefix=_prefix(env),
-        public_paths=_list(env, "DINGMW_PUBLIC_PATHS"),
-        session_max_age=_int(env, "DINGMW_SESSION_MAX_AGE", 28800),
-        cookie_name=_get(env, "DINGMW_COOKIE_NAME") or "dingmw_session",
-        cookie_domain=_get(env, "DINGMW_COOKIE_DOMAIN"),
-        cookie_secure=secure,  # type: ignore[arg-type]  # checked above
-        allowed_corp_ids=frozenset(_list(env, "DINGMW_ALLOWED_CORP_IDS")),
-        allowed_users=frozenset(_list(env, "DINGMW_ALLOWED_USERS")),
-        allowed_dept_ids=frozenset(dept_ids),
-        store_url=_get(env, "DINGMW_STORE_URL") or "memory://",
-        base_url=base_url.rstrip("/") if base_url else None,
-        trust_proxy=_bool(env, "DINGMW_TRUST_PROXY"),
-        oapi_url=_url(env, "DINGMW_OAPI_URL", DEFAULT_OAPI_URL),
-        api_url=_url(env, "DINGMW_API_URL", DEFAULT_API_URL),
-        login_url=_url(env, "DINGMW_LOGIN_URL", DEFAULT_LOGIN_URL),
-        hub_url=hub_url.rstrip("/") if hub_url else None,
-        login_script_url=script,
-        jsapi_script_url=_get(env, "DINGMW_JSAPI_SCRIPT_URL") or JSAPI_SCRIPT_URL,
-        http_timeout=_float(env, "DINGMW_HTTP_TIMEOUT", 5.0),
-        hub_clients=_hub_clients(env),
-        hub_code_ttl=_int(env, "DINGMW_HUB_CODE_TTL", 60),
-        hub_token_ttl=_int(env, "DINGMW_HUB_TOKEN_TTL", 7200),
-        hub_refresh_ttl=_int(env, "DINGMW_HUB_REFRESH_TTL", 30 * 86400),
-    )
-
-
-def _prefix(env: Mapping[str, str]) -> str:
-    value = _get(env, "DINGMW_PATH_PREFIX") or "/dingtalk"
-    prefix = value.rstrip("/")
-    if not prefix:
-        raise ConfigError("DINGMW_PATH_PREFIX must not be '/': the app needs its own paths")
-    return prefix
-
-
-def _hub_clients(env: Mapping[str, str]) -> tuple[HubClient, ...]:
-    """`DINGMW_HUB_CLIENTS`: a JSON list, or the path of a file holding one."""
-    raw = _get(env, "DINGMW_HUB_CLIENTS")
-    if raw is None:
-        return ()
-    if not raw.startswith("["):
-        try:
-            with open(raw, encoding="utf-8") as handle:  # a plain path is fine
-                raw = handle.read()
-        except OSError as exc:
-            raise ConfigError(
-                f"DINGMW_HUB_CLIENTS: cannot read the file ({exc.strerror or 'error'})"
-            ) from None
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise ConfigError("DINGMW_HUB_CLIENTS is not valid JSON") from None
-    if not isinstance(data, list):
-        raise ConfigError("DINGMW_HUB_CLIENTS must be a JSON list of clients")
-    clients = []
-    for item in data:
-        if not isinstance(item, dict):
-            raise ConfigError("DINGMW_HUB_CLIENTS: every client must be a JSON object")
-        client_id, secret, urls = (
-            item.get("client_id"),
-            item.get("client_secret"),
-            item.get("redirect_urls"),
-        )
-        if not isinstance(client_id, str) or not isinstance(secret, str):
-            raise ConfigError(
-                "DINGMW_HUB_CLIENTS: every client needs string client_id and client_secret"
-            )
-        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
-            raise ConfigError(
-                f"DINGMW_HUB_CLIENTS: redirect_urls of {client_id!r} must be a list of URLs"
-            )
-        clients.append(
-            HubClient(client_id=client_id, client_secret=secret, redirect_urls=tuple(urls))
-        )
-    return tuple(clients)
-
-
-def _raise(message: str) -> tuple[str, ...]:
-    raise ConfigError(message)
+        return declare.from_env(cls, environ)

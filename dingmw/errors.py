@@ -8,13 +8,22 @@ localised text of the error page) and never a secret.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class DingmwError(Exception):
     """Base class of every error dingmw raises on purpose."""
 
 
 class ConfigError(DingmwError, ValueError):
-    """A `DINGMW_*` setting is missing or invalid. The message names the variable."""
+    """A `DINGMW_*` setting is missing or invalid. The message names the variable.
+
+    `problems` holds each problem found (the message joins them with `; `).
+    """
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.problems: tuple[str, ...] = tuple(problems) or (message,)
 
 
 class LoginError(DingmwError):

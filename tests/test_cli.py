@@ -206,12 +206,54 @@ def test_check_good_environment(
     )
     code, out, err = run_check(capsys)
     assert code == 0, err
-    assert "flow: sns" in out
-    assert f"app key: {DEFAULT_APP_KEY}" in out
-    assert "signing keys: 2" in out
-    assert "dingcorpkey" in out
-    assert "/health, /static/*" in out
+    lines = {line.split()[0]: line.split(maxsplit=1)[1] for line in out.splitlines()}
+    assert lines["DINGMW_FLOW"] == "sns"
+    assert lines["DINGMW_APP_KEY"] == DEFAULT_APP_KEY
+    assert lines["DINGMW_APP_SECRET"] == f"(secret: {len(APP_SECRET)} characters)"
+    assert lines["DINGMW_SECRET_KEY"] == "(secret: 2 values)"
+    assert lines["DINGMW_CORP_APP_KEY"] == "dingcorpkey"
+    assert lines["DINGMW_STORE_URL"] == "redis://localhost:6379/0"
+    assert lines["DINGMW_PUBLIC_PATHS"] == "/health, /static/*"
+    assert "DINGMW_COOKIE_NAME" not in lines  # left at its default
     assert "configuration OK" in out
+    assert_no_secret(out, err)
+
+
+def test_check_reports_every_problem_at_once(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An empty environment plus three mistakes: one run names all of them, one line each."""
+    env.setenv("DINGMW_SESSION_MAX_AGE", "8h")
+    env.setenv("DINGMW_BASE_URL", f"https://admin:{REDIS_PASSWORD}@[intra.example.com/")
+    env.setenv("DINGMW_PUBLIC_PATH", "/health")
+    env.setenv("DINGMW_CORP_APP_SECRET", CORP_SECRET)
+    code, out, err = run_check(capsys)
+    assert code == 1
+    assert "configuration OK" not in out
+    lines = err.splitlines()
+    for name in (
+        "DINGMW_APP_KEY is required",
+        "DINGMW_APP_SECRET is required",
+        "DINGMW_SECRET_KEY is required",
+        "DINGMW_SESSION_MAX_AGE must be a whole number of seconds",
+        "DINGMW_BASE_URL is not a valid URL",
+        "DINGMW_CORP_APP_KEY and DINGMW_CORP_APP_SECRET must be set together",
+        "DINGMW_PUBLIC_PATH is not a dingmw setting and is ignored "
+        "(did you mean DINGMW_PUBLIC_PATHS?)",
+    ):
+        assert sum(name in line for line in lines) == 1, (name, err)
+    assert len(lines) == 7, err
+    assert "Traceback" not in err
+    assert_no_secret(out, err)
+
+
+def test_check_never_prints_a_password_in_a_url(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good_env(env, DINGMW_BASE_URL=f"https://admin:{REDIS_PASSWORD}@intra.example.com/app")
+    code, out, err = run_check(capsys)
+    assert code == 0, err
+    assert "https://intra.example.com/app" in out
     assert_no_secret(out, err)
 
 

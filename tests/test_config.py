@@ -289,3 +289,168 @@ def test_direct_construction_is_validated_too(overrides: dict[str, object]) -> N
     }
     with pytest.raises(ConfigError):
         Settings(**values)  # type: ignore[arg-type]  # deliberately loose test input
+
+
+# Every problem at once, never a traceback, never a secret ----------------------------------
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({"DINGMW_SESSION_MAX_AGE": "8h", "DINGMW_COOKIE_SECURE": "maybe"})
+    problems = info.value.problems
+    assert problems == (
+        "DINGMW_APP_KEY is required",
+        "DINGMW_APP_SECRET is required",
+        "DINGMW_SECRET_KEY is required",
+        "DINGMW_SESSION_MAX_AGE must be a whole number of seconds",
+        "DINGMW_COOKIE_SECURE must be one of auto, true, false",
+    )
+    assert str(info.value) == "; ".join(problems)
+
+
+def test_a_rule_over_several_settings_waits_for_its_fields() -> None:
+    """A malformed DINGMW_FLOW does not also produce a misleading DINGMW_HUB_URL problem."""
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env(env(FLOW="hubb", CORP_APP_KEY="ck"))
+    assert info.value.problems == (
+        "DINGMW_FLOW must be one of oauth2, sns, bycode, hub",
+        "DINGMW_CORP_APP_KEY and DINGMW_CORP_APP_SECRET must be set together",
+    )
+
+
+URL_VARIABLES = [
+    "DINGMW_BASE_URL",
+    "DINGMW_OAPI_URL",
+    "DINGMW_API_URL",
+    "DINGMW_LOGIN_URL",
+    "DINGMW_HUB_URL",
+    "DINGMW_LOGIN_SCRIPT_URL",
+    "DINGMW_JSAPI_SCRIPT_URL",
+    "DINGMW_STORE_URL",
+]
+
+
+@pytest.mark.parametrize("name", URL_VARIABLES)
+@pytest.mark.parametrize(
+    "value", ["http://[intra.example.com", "https://host:port/x", "redis://h:99999999/0"]
+)
+def test_a_malformed_url_is_one_clear_message(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env(env(**{name.removeprefix("DINGMW_"): value}))
+    assert info.value.problems[0].startswith(f"{name} ")
+    assert len(info.value.problems) == 1
+    assert value not in str(info.value)
+
+
+WEIRD = ["[", "{", "]", "%", "%zz", "\x00", "http://[::1", "-1", "nan", "1e999", ",", "://", "é"]
+
+
+@pytest.mark.parametrize("value", WEIRD)
+def test_no_value_of_any_variable_escapes_as_another_exception(value: str) -> None:
+    from dingmw.declare import specs
+
+    messages: list[tuple[str, str]] = []
+    for _, spec in specs(Settings):
+        if spec.env is None:
+            continue
+        environ = {**env(FLOW="hub", HUB_URL="https://hub.example"), spec.env: value}
+        try:
+            Settings.from_env(environ)
+        except ConfigError as exc:  # anything else fails the test
+            messages.extend((spec.env, problem) for problem in exc.problems)
+    for name, problem in messages:
+        assert name in problem, problem
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DINGMW_APP_SECRET", " "),
+        ("DINGMW_SECRET_KEY", "short-secret-value"),
+        ("DINGMW_SECRET_KEY", f"{SECRET_KEY},short-secret-value"),
+        ("DINGMW_CORP_APP_SECRET", "corp-secret-without-key"),
+    ],
+)
+def test_no_message_echoes_a_secret(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env({**BASE, name: value})
+    assert name in str(info.value) or "DINGMW_CORP_APP_KEY" in str(info.value)
+    for secret in (*SECRETS, value.split(",")[-1]):
+        if secret.strip():
+            assert secret not in str(info.value)
+            assert secret not in repr(info.value)
+
+
+def test_hub_clients_as_a_single_object_says_so() -> None:
+    client = (
+        '{"client_id": "wiki", "client_secret": "wiki-secret-0123456789",'
+        ' "redirect_urls": ["https://wiki.example.com/dingtalk/callback"]}'
+    )
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env(env(HUB_CLIENTS=client))
+    message = str(info.value)
+    assert message.startswith("DINGMW_HUB_CLIENTS must be a JSON list of clients, not a single")
+    assert "[{...}]" in message
+    assert "cannot read the file" not in message
+    assert "wiki-secret-0123456789" not in message
+    listed = Settings.from_env(env(HUB_CLIENTS=f"[{client}]"))
+    assert [c.client_id for c in listed.hub_clients] == ["wiki"]
+
+
+def test_hub_clients_file_that_is_missing() -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env(env(HUB_CLIENTS="/nonexistent/clients.json"))
+    assert str(info.value).startswith("DINGMW_HUB_CLIENTS: cannot read the file")
+
+
+def test_unknown_variable_is_a_warning_with_a_suggestion(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level("WARNING", logger="dingmw.config"):
+        s = Settings.from_env(env(PUBLIC_PATH="/health", WHATEVER_ELSE="1"))
+    assert s.public_paths == ()
+    messages = [r.getMessage() for r in caplog.records]
+    assert (
+        "DINGMW_PUBLIC_PATH is not a dingmw setting and is ignored "
+        "(did you mean DINGMW_PUBLIC_PATHS?)"
+    ) in messages
+    assert "DINGMW_WHATEVER_ELSE is not a dingmw setting and is ignored" in messages
+
+
+def test_direct_construction_names_the_field_without_a_variable() -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings(app_key="k", app_secret=APP_SECRET, secret_keys=(SECRET_KEY,), state_max_age=0)
+    assert str(info.value) == "state_max_age must be a positive number of seconds"
+
+
+def test_a_second_settings_class_uses_the_same_declarations() -> None:
+    """What the hub's own settings (or any other part) declare works the same way."""
+    from dingmw.declare import Seconds, declared, from_env, setting, shown
+
+    @declared
+    class Extra:
+        ttl: int = setting(
+            env="DINGMW_EXTRA_TTL", group="Extra", kind=Seconds(), default=60, help="seconds"
+        )
+        token: str = setting(env="DINGMW_EXTRA_TOKEN", group="Extra", secret=True, help="a secret")
+
+    made = from_env(Extra, {"DINGMW_EXTRA_TTL": "30", "DINGMW_EXTRA_TOKEN": APP_SECRET})
+    assert (made.ttl, made.token) == (30, APP_SECRET)
+    assert APP_SECRET not in repr(made)
+    assert dict(shown(made, {"DINGMW_EXTRA_TOKEN": "x"}))["DINGMW_EXTRA_TOKEN"] == (
+        f"(secret: {len(APP_SECRET)} characters)"
+    )
+    with pytest.raises(ConfigError) as info:
+        from_env(Extra, {"DINGMW_EXTRA_TTL": "0"})
+    assert info.value.problems == (
+        "DINGMW_EXTRA_TTL must be a positive number of seconds",
+        "DINGMW_EXTRA_TOKEN is required",
+    )
+
+
+def test_hub_client_redirect_url_with_a_stray_bracket() -> None:
+    clients = '[{"client_id": "wiki", "client_secret": "wiki-secret-0123456789",'
+    clients += ' "redirect_urls": ["https://[wiki.example.com/cb"]}]'
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env(env(HUB_CLIENTS=clients))
+    assert str(info.value) == "DINGMW_HUB_CLIENTS: a redirect URL of 'wiki' is not a valid URL"
