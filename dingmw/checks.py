@@ -1,24 +1,18 @@
 """`dingmw check`: what is wrong in the environment, and (with `--live`) proof of the credentials.
 
 The live check is a flow like any other: it yields the token requests and a
-driver performs them, so it exercises the same code a login does.
+driver performs them, so it exercises the same code a login does. What each
+flow and option proves is declared with it (`providers.registry`).
 """
 
 from __future__ import annotations
 
-import base64
 import os
 from collections.abc import Mapping
 
 from . import declare
 from .config import Settings
-from .core.effects import Flow, http
-from .errors import UpstreamError
-from .providers.calls import api, as_str, build, oapi
-
-APP_TOKEN_CALL = "oauth2/accessToken"  # noqa: S105  # a call name, not a secret
-SNS_GETTOKEN_CALL = "sns/gettoken"
-CORP_GETTOKEN_CALL = "gettoken"
+from .core.effects import Flow
 
 
 def describe(settings: Settings, environ: Mapping[str, str] | None = None) -> list[str]:
@@ -27,9 +21,9 @@ def describe(settings: Settings, environ: Mapping[str, str] | None = None) -> li
     rows = declare.shown(settings, environ)
     width = max((len(name) for name, _ in rows), default=0)
     lines = [f"{name.ljust(width)}  {value}" for name, value in rows]
-    if settings.flow != "hub":
-        lines.append(f"QR widget script: {settings.widget_script_url}")
-    return lines
+    from .providers.registry import describe as what_follows
+
+    return lines + what_follows(settings)
 
 
 def problems(environ: Mapping[str, str] | None = None) -> tuple[Settings | None, list[str]]:
@@ -40,78 +34,8 @@ def problems(environ: Mapping[str, str] | None = None) -> tuple[Settings | None,
     return settings, found + declare.unknown_variables(env)
 
 
-def _token_ok(call: str, token: str | None) -> str:
-    if not token:
-        raise UpstreamError(call, "the reply has no token")
-    return f"{call}: credentials accepted"
-
-
-def hub_credentials(settings: Settings) -> Flow[str]:
-    """Prove the site's client id and secret at the hub: a made-up code must be refused
-    as `invalid_grant` (the client was accepted), not as `invalid_client`."""
-    call = "hub/token"
-    basic = base64.b64encode(f"{settings.app_key}:{settings.app_secret}".encode()).decode()
-    request = build(
-        call,
-        "POST",
-        f"{settings.hub_url}/dingtalk/token",
-        timeout=settings.http_timeout,
-        headers={"authorization": f"Basic {basic}", "content-type": "text/plain"},
-        content=b"code=dingmw-check-not-a-code&state=",
-    )
-    response = yield from http(request)
-    try:
-        error = response.json().get("error")
-    except ValueError:
-        error = None
-    if response.status_code == 400 and error == "invalid_grant":
-        return f"{call}: client {settings.app_key} accepted by the hub"
-    if response.status_code == 401:
-        raise UpstreamError(call, "the hub refused this client id or secret (invalid_client)")
-    raise UpstreamError(call, f"unexpected answer from the hub: HTTP {response.status_code}")
-
-
 def live_check(settings: Settings) -> Flow[list[str]]:
-    """Fetch the tokens the configured flow needs; each line says what was proven."""
-    s = settings
-    results: list[str] = []
-    if s.flow == "oauth2":
-        data = yield from api(
-            APP_TOKEN_CALL,
-            build(
-                APP_TOKEN_CALL,
-                "POST",
-                f"{s.api_url}/v1.0/oauth2/accessToken",
-                timeout=s.http_timeout,
-                json_body={"appKey": s.app_key, "appSecret": s.app_secret},
-            ),
-        )
-        results.append(_token_ok(APP_TOKEN_CALL, as_str(data.get("accessToken"))))
-    elif s.flow in ("sns", "bycode"):
-        data = yield from oapi(
-            SNS_GETTOKEN_CALL,
-            build(
-                SNS_GETTOKEN_CALL,
-                "GET",
-                f"{s.oapi_url}/sns/gettoken",
-                timeout=s.http_timeout,
-                params={"appid": s.app_key, "appsecret": s.app_secret},
-            ),
-        )
-        results.append(_token_ok(SNS_GETTOKEN_CALL, as_str(data.get("access_token"))))
-    elif s.flow == "hub":
-        results.append((yield from hub_credentials(s)))
-    if s.enrich == "detail" or s.corp_id:
-        key, secret = s.corp_credentials
-        data = yield from oapi(
-            CORP_GETTOKEN_CALL,
-            build(
-                CORP_GETTOKEN_CALL,
-                "GET",
-                f"{s.oapi_url}/gettoken",
-                timeout=s.http_timeout,
-                params={"appkey": key, "appsecret": secret},
-            ),
-        )
-        results.append(_token_ok(CORP_GETTOKEN_CALL, as_str(data.get("access_token"))))
-    return results
+    """Run the probes of the configured flow and options; each line says what was proven."""
+    from .providers.registry import live_check as probes
+
+    return probes(settings)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .config import FLOWS, Settings
+from .config import Settings
 from .errors import ConfigError, LoginError
 
 
@@ -82,13 +82,15 @@ def _hub(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    from .providers.registry import demo_flows
+
     root = argparse.ArgumentParser(prog="dingmw", description="DingTalk login for WSGI/ASGI apps")
     commands = root.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="run an example app and a fake DingTalk locally")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
-    demo.add_argument("--flow", choices=[f for f in FLOWS if f != "hub"], default="oauth2")
+    demo.add_argument("--flow", choices=demo_flows(), default="oauth2")
     demo.set_defaults(run=_demo)
 
     fake = commands.add_parser("fake-dingtalk", help="run the fake DingTalk alone")

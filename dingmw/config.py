@@ -14,7 +14,7 @@ import dataclasses
 import json
 import re
 from collections.abc import Mapping
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from . import declare
@@ -34,11 +34,13 @@ from .declare import (
 )
 from .errors import ConfigError
 
+if TYPE_CHECKING:
+    from .providers.registry import LoginFlow
+
 Flow = Literal["oauth2", "sns", "bycode", "hub"]
 Enrich = Literal["none", "detail"]
 CookieSecure = Literal["auto", "true", "false"]
 
-FLOWS: tuple[str, ...] = ("oauth2", "sns", "bycode", "hub")
 MIN_SECRET_KEY_LENGTH = 32
 MIN_CLIENT_SECRET_LENGTH = 16
 
@@ -89,6 +91,18 @@ class HubClient:
 
 
 # --- kinds particular to dingmw's settings ----------------------------------------------------
+
+
+def _flow_names() -> tuple[str, ...]:
+    from .providers.registry import names
+
+    return names()
+
+
+def _login_flow(name: str) -> LoginFlow:
+    from .providers.registry import login_flow
+
+    return login_flow(name)
 
 
 class PathPrefix(Kind[str]):
@@ -259,7 +273,7 @@ class Settings:
     flow: Flow = setting(
         env="DINGMW_FLOW",
         group=FLOW,
-        kind=Choice(*FLOWS),
+        kind=Choice(among=_flow_names),
         default="oauth2",
         help="The login flow: `oauth2` (DingTalk's current login, recommended), `sns` (legacy "
         "QR with persistent code), `bycode` (legacy QR with the signed "
@@ -512,7 +526,11 @@ class Settings:
 
     @cross_check("allowed_dept_ids", "enrich", "flow")
     def _departments_need_detail(self) -> str | None:
-        if self.allowed_dept_ids and self.enrich != "detail" and self.flow != "hub":
+        if (
+            self.allowed_dept_ids
+            and self.enrich != "detail"
+            and not _login_flow(self.flow).gives_departments
+        ):
             return (
                 "DINGMW_ALLOWED_DEPT_IDS needs DINGMW_ENRICH=detail (departments come from "
                 "the user's detail)"
@@ -523,7 +541,7 @@ class Settings:
     def _corp_ids_need_membership(self) -> str | None:
         if (
             self.allowed_corp_ids
-            and self.flow in ("sns", "bycode")
+            and not _login_flow(self.flow).gives_corp
             and not (self.enrich == "detail" and self.corp_id)
         ):
             return (
@@ -533,11 +551,11 @@ class Settings:
             )
         return None
 
-    @cross_check("flow", "hub_url")
-    def _hub_flow_needs_hub(self) -> str | None:
-        if self.flow == "hub" and not self.hub_url:
-            return "DINGMW_HUB_URL is required when DINGMW_FLOW=hub"
-        return None
+    @cross_check("flow", "hub_url", "enrich", "corp_id", "corp_app_key", "corp_app_secret")
+    def _rules_of_the_flow(self) -> str | None:
+        from .providers.registry import rules
+
+        return "; ".join(rules(self)) or None
 
     # Derived values -------------------------------------------------------
 
@@ -553,7 +571,7 @@ class Settings:
         """The QR widget script the login page loads."""
         if self.login_script_url:
             return self.login_script_url
-        return DTFRAME_SCRIPT_URL if self.flow == "oauth2" else DDLOGIN_SCRIPT_URL
+        return _login_flow(self.flow).widget_script or ""
 
     @property
     def login_origin(self) -> str:

@@ -64,9 +64,12 @@ def example_app() -> Starlette:
 
 def fake_settings(fake_url: str, *, flow: str = "oauth2") -> Settings:
     """Settings that point every DingTalk URL at a fake DingTalk served at `fake_url`."""
+    from .providers.registry import login_flow
     from .testing import DEFAULT_APP_KEY, DEFAULT_APP_SECRET
 
-    script = "/h5-dingtalk-login/ddlogin.js" if flow == "oauth2" else "/dinglogin/ddLogin.js"
+    script = login_flow(flow).demo_script
+    if script is None:
+        raise ValueError(f"the {flow} flow has no demo")
     return Settings(
         flow=flow,  # type: ignore[arg-type]  # validated by Settings.__post_init__
         app_key=DEFAULT_APP_KEY,

@@ -33,7 +33,7 @@ from urllib.parse import quote
 from ..config import Settings
 from ..errors import BadRequestError, ForbiddenError, LoginError
 from ..identity import Identity
-from ..providers import Provider, make_provider
+from ..providers import Provider, inclient, make_provider
 from ..providers.enrich import CorpDirectory
 from .effects import Flow
 from .http import Headers, WebRequest, WebResponse
@@ -105,7 +105,12 @@ class Core:
         self.finish: Finish = finish or redirect_to_next
         self.directory = (
             CorpDirectory(settings, clock)
-            if settings.enrich == "detail" or settings.corp_id
+            if settings.enrich == "detail" or inclient.enabled(settings)
+            else None
+        )
+        self.in_client_login = (
+            inclient.InClientLogin(settings, self.directory)
+            if self.directory is not None and inclient.enabled(settings)
             else None
         )
         self._handlers: dict[Route, Callable[[WebRequest], Decision]] = {
@@ -269,7 +274,7 @@ class Core:
         jsapi_url = None
         if self.in_client(req):
             jsapi_url = self.settings.jsapi_script_url
-            config["in_client"] = {"corp_id": self.settings.corp_id}
+            config.update(inclient.page_config(self.settings))
         page = self.render(
             "login.html",
             self.language(req),
@@ -285,9 +290,7 @@ class Core:
 
     def in_client(self, req: WebRequest) -> bool:
         """Inside the DingTalk client (its User-Agent says so) with silent login configured."""
-        return (
-            bool(self.settings.corp_id) and "dingtalk" in req.headers.get("user-agent", "").lower()
-        )
+        return inclient.inside_dingtalk(self.settings, req.headers.get("user-agent", ""))
 
     def _callback(self, req: WebRequest) -> Decision:
         query = req.query()
@@ -305,9 +308,10 @@ class Core:
             return Respond(self.error(req, refused, headers=clear))
         pending = self.states.check(query.get("state"), cookies)
         forget = ("set-cookie", self.states.forget(pending.cookie_name, path=path, secure=secure))
-        jsapi_code = query.get("jsapi_code")
-        if jsapi_code and self.directory is not None and self.settings.corp_id:
-            exchange = self.directory.in_client(jsapi_code)
+        in_client = self.in_client_login
+        jsapi_code = in_client.code_from(query) if in_client is not None else None
+        if in_client is not None and jsapi_code:
+            exchange = in_client.exchange(jsapi_code)
         else:
             code = self.provider.code_from(query)
             if not code:
