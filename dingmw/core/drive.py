@@ -13,23 +13,50 @@ differ only by `await`; a test compares their syntax trees to keep it so:
 `Memo` effects are answered from the store, or by running their fetch
 sub-flow once per key and process while other requests for the key wait
 (single flight), then storing the value for its lifetime.
+
+`All` effects are performed concurrently and answered with `Replies` (a
+failed effect's `LoginError` in its place), by a pool each driver has:
+
+* async (`AsyncPool`): one task per effect in an `asyncio.TaskGroup`, so a
+  cancelled request (the browser went away) cancels every call in flight;
+* sync (`SyncPool`): the calling thread performs the first effect, a small
+  bounded thread pool the others (`SYNC_WORKERS` per process). A caller
+  takes back any effect no worker has started yet and performs it itself,
+  so a busy pool slows a batch down to sequential, never deadlocks it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 
 from ..errors import LoginError, UpstreamError
 from ..stores import AsyncStore, Store
-from .effects import CALL_EXTENSION, Flow, Memo, Reply, StoreDelete, StoreGet, StorePut, StoreTake
+from .effects import (
+    CALL_EXTENSION,
+    All,
+    Effect,
+    Flow,
+    Memo,
+    Replies,
+    Reply,
+    StoreDelete,
+    StoreGet,
+    StorePut,
+    StoreTake,
+)
 
 T = TypeVar("T")
+E = TypeVar("E")
+R = TypeVar("R")
 L = TypeVar("L", threading.Lock, asyncio.Lock)
 
 
@@ -83,7 +110,67 @@ class AsyncSender(Protocol):
     async def send(self, request: httpx.Request) -> httpx.Response: ...
 
 
-# Single flight is per process: every runner (one per request) shares these.
+# Threads per process for the sync driver's concurrent calls: a login makes at
+# most two independent calls at once, so this serves several logins at a time.
+SYNC_WORKERS = 16
+
+
+class SyncPool:
+    """Performs a batch on the calling thread and a bounded thread pool (made after a fork)."""
+
+    def __init__(self, workers: int = SYNC_WORKERS) -> None:
+        self._workers = workers
+        self._executor: ThreadPoolExecutor | None = None
+        self._pid = 0
+        self._lock = threading.Lock()
+
+    def executor(self) -> ThreadPoolExecutor:
+        executor = self._executor
+        if executor is None or self._pid != os.getpid():
+            with self._lock:
+                executor = self._executor
+                if executor is None or self._pid != os.getpid():
+                    executor = ThreadPoolExecutor(self._workers, thread_name_prefix="dingmw-calls")
+                    self._executor, self._pid = executor, os.getpid()
+        return executor
+
+    def map(self, fn: Callable[[E], R], items: Sequence[E]) -> list[R]:
+        if len(items) < 2:
+            return [fn(item) for item in items]
+        executor = self.executor()
+        rest = [
+            (item, executor.submit(contextvars.copy_context().run, fn, item)) for item in items[1:]
+        ]
+        try:
+            results = [fn(items[0])]
+            for item, future in rest:
+                # Not started yet: perform it here rather than wait for a free worker.
+                results.append(fn(item) if future.cancel() else future.result())
+            return results
+        finally:
+            for _, future in rest:
+                future.cancel()
+
+
+class AsyncPool:
+    """Performs a batch as the tasks of one `asyncio.TaskGroup`."""
+
+    async def map(self, fn: Callable[[E], Coroutine[Any, Any, R]], items: Sequence[E]) -> list[R]:
+        if len(items) < 2:
+            return [await fn(item) for item in items]
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(fn(item)) for item in items]
+        except BaseExceptionGroup as failed:
+            # Only a bug gets here (a `LoginError` is a reply): raise it as itself.
+            raise failed.exceptions[0] from None
+        return [task.result() for task in tasks]
+
+
+# Per process: every runner (one per request) shares the pools and the
+# single-flight locks.
+SYNC_POOL = SyncPool()
+ASYNC_POOL = AsyncPool()
 SYNC_LOCKS: KeyedLocks[threading.Lock] = KeyedLocks(threading.Lock)
 ASYNC_LOCKS: KeyedLocks[asyncio.Lock] = KeyedLocks(
     asyncio.Lock, scope=lambda: id(asyncio.get_running_loop())
@@ -92,11 +179,16 @@ ASYNC_LOCKS: KeyedLocks[asyncio.Lock] = KeyedLocks(
 
 class SyncRunner:
     def __init__(
-        self, client: SyncSender, store: Store, locks: KeyedLocks[threading.Lock] = SYNC_LOCKS
+        self,
+        client: SyncSender,
+        store: Store,
+        locks: KeyedLocks[threading.Lock] = SYNC_LOCKS,
+        pool: SyncPool = SYNC_POOL,
     ) -> None:
         self.client = client
         self.store = store
         self.locks = locks
+        self.pool = pool
 
     def run(self, flow: Flow[T]) -> T:
         try:
@@ -133,7 +225,16 @@ class SyncRunner:
             return None
         if isinstance(effect, Memo):
             return self.memo(effect)
+        if isinstance(effect, All):
+            return Replies(tuple(self.pool.map(self.attempt, effect.effects)))
         raise TypeError(f"unknown effect {effect!r}")
+
+    def attempt(self, effect: Effect) -> Reply | LoginError:
+        """One effect of an `All`: its reply, or the `LoginError` it failed with."""
+        try:
+            return self.perform(effect)
+        except LoginError as exc:
+            return exc
 
     def memo(self, effect: Memo) -> str:
         cached = self.store.get(effect.key)
@@ -154,10 +255,12 @@ class AsyncRunner:
         client: AsyncSender,
         store: AsyncStore,
         locks: KeyedLocks[asyncio.Lock] = ASYNC_LOCKS,
+        pool: AsyncPool = ASYNC_POOL,
     ) -> None:
         self.client = client
         self.store = store
         self.locks = locks
+        self.pool = pool
 
     async def run(self, flow: Flow[T]) -> T:
         try:
@@ -194,7 +297,16 @@ class AsyncRunner:
             return None
         if isinstance(effect, Memo):
             return await self.memo(effect)
+        if isinstance(effect, All):
+            return Replies(tuple(await self.pool.map(self.attempt, effect.effects)))
         raise TypeError(f"unknown effect {effect!r}")
+
+    async def attempt(self, effect: Effect) -> Reply | LoginError:
+        """One effect of an `All`: its reply, or the `LoginError` it failed with."""
+        try:
+            return await self.perform(effect)
+        except LoginError as exc:
+            return exc
 
     async def memo(self, effect: Memo) -> str:
         cached = await self.store.get(effect.key)

@@ -8,7 +8,15 @@ A flow is a generator that yields effects and receives their results:
   answered with the stored value, a bool, or None;
 * `Memo(key, fetch)` is answered with a cached string: the driver returns
   the stored value, or runs the `fetch` sub-flow once (single flight: other
-  requests for the same key wait for it) and stores what it returns.
+  requests for the same key wait for it) and stores what it returns;
+* `All(effects)` is answered with `Replies`: the drivers perform its effects
+  concurrently and answer each with its reply, or with the `LoginError` it
+  failed with.
+
+Flows rarely yield `All` themselves: `gather(*flows)` (and `both(a, b)`) runs
+independent sub-flows side by side, yielding each round of their effects as
+one `All` and throwing each failure into the sub-flow whose effect failed, so
+a login waits for its longest chain of dependent calls, not for their sum.
 
 The helpers below narrow each reply's type in one place, so flow code reads
 `response = yield from http(request)` and never casts.
@@ -18,9 +26,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Generator
-from typing import TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar, cast
 
 import httpx
+
+from ..errors import LoginError
 
 # The request extension naming a DingTalk call, for error messages.
 CALL_EXTENSION = "dingmw.call"
@@ -67,9 +77,25 @@ class Memo:
     fetch: Callable[[], Flow[tuple[str, float]]]
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class All:
+    """Several independent effects, performed concurrently; answered with `Replies`."""
+
+    effects: tuple[Effect, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Replies:
+    """The answer to `All`, in its order: each effect's reply or the `LoginError` it raised."""
+
+    items: tuple[Reply | LoginError, ...]
+
+
 T = TypeVar("T")
-Effect: TypeAlias = httpx.Request | StoreOp | Memo
-Reply: TypeAlias = httpx.Response | str | bool | None
+A = TypeVar("A")
+B = TypeVar("B")
+Effect: TypeAlias = httpx.Request | StoreOp | Memo | All
+Reply: TypeAlias = httpx.Response | str | bool | Replies | None
 Flow: TypeAlias = Generator[Effect, Reply, T]
 
 
@@ -112,6 +138,61 @@ def memo(key: str, fetch: Callable[[], Flow[tuple[str, float]]]) -> Generator[Ef
     if not isinstance(reply, str):  # pragma: no cover - a driver bug
         raise TypeError("a Memo must be answered with a string")
     return reply
+
+
+def gather(*flows: Flow[Any]) -> Flow[list[Any]]:
+    """Run independent sub-flows side by side; their values, in order.
+
+    Each round, the effect every unfinished sub-flow waits on is yielded in
+    one `All` (or alone, when one is left), and each reply goes back to its
+    own sub-flow; a failed effect's `LoginError` is thrown into that sub-flow
+    at its `yield`, as a driver would. The first sub-flow (in order) that
+    raises ends the gather: the others are closed and the error propagates.
+    No effect is in flight then: a round ends when all its effects have.
+    """
+    results: list[Any] = [None] * len(flows)
+    waiting: dict[int, Effect] = {}
+
+    def advance(index: int, outcome: Reply | LoginError) -> None:
+        try:
+            if isinstance(outcome, LoginError):
+                effect = flows[index].throw(outcome)
+            else:
+                effect = flows[index].send(outcome)
+        except StopIteration as stop:
+            results[index] = stop.value
+            waiting.pop(index, None)
+        else:
+            waiting[index] = effect
+
+    try:
+        for index in range(len(flows)):
+            advance(index, None)
+        while waiting:
+            order = list(waiting)
+            outcomes: tuple[Reply | LoginError, ...]
+            if len(order) == 1:
+                try:
+                    outcomes = ((yield waiting[order[0]]),)
+                except LoginError as exc:
+                    outcomes = (exc,)
+            else:
+                reply = yield All(tuple(waiting[index] for index in order))
+                if not isinstance(reply, Replies) or len(reply.items) != len(order):
+                    raise TypeError("an All must be answered with one reply per effect")
+                outcomes = reply.items
+            for index, outcome in zip(order, outcomes, strict=True):
+                advance(index, outcome)
+        return results
+    finally:
+        for flow in flows:
+            flow.close()
+
+
+def both(first: Flow[A], second: Flow[B]) -> Flow[tuple[A, B]]:
+    """`gather` for two sub-flows of different types."""
+    a, b = yield from gather(first, second)
+    return cast(A, a), cast(B, b)
 
 
 def _optional_str(reply: Reply) -> str | None:

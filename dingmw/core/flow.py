@@ -331,9 +331,10 @@ class Core:
     ) -> Flow[WebResponse]:
         try:
             yield from self.states.consume(pending)
-            identity = yield from exchange
             if self.directory is not None and self.settings.enrich == "detail":
-                identity = yield from self.directory.enrich(identity)
+                identity = yield from self.directory.after(exchange)
+            else:
+                identity = yield from exchange
             self.admit(identity)
         except LoginError as exc:
             log.info("dingmw: login failed: %s", exc.reason)

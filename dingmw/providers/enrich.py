@@ -10,6 +10,12 @@ The same corp token serves the silent in-client login (`DINGMW_CORP_ID`,
 
 An invalid or expired token (40001/40014/42001, or 88 with such a
 `sub_code`) is refreshed once and the call retried once (`calls.with_app_token`).
+
+The corp token does not depend on the person, so `after` fetches it while the
+login flow's own calls run (`effects.both`); the lookups themselves form a
+chain DingTalk does not let overlap (getbyunionid needs the unionid the flow
+returns, user/get the userid getbyunionid returns). A login with enrichment
+then takes the flow's chain plus two calls, cold token or warm.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..config import Settings
-from ..core.effects import Flow
+from ..core.effects import Flow, both, memo
 from ..errors import ForbiddenError, UpstreamError
 from ..identity import Identity
 from .calls import DingTalkError, as_int, as_str, fetch_oapi_token, post_with_app_token
@@ -62,6 +68,15 @@ class CorpDirectory:
         if not isinstance(result, dict):
             raise UpstreamError(call, "the reply has no result")
         return result
+
+    def app_token(self) -> Flow[str]:
+        """The corp app token: from the store, else fetched once (single flight)."""
+        return memo(self._token_key, self._fetch_token)
+
+    def after(self, exchange: Flow[Identity]) -> Flow[Identity]:
+        """`exchange`, then `enrich`, with the corp token fetched meanwhile."""
+        identity, _ = yield from both(exchange, self.app_token())
+        return (yield from self.enrich(identity))
 
     def enrich(self, identity: Identity) -> Flow[Identity]:
         """Add the corporate fields; a non-member keeps only what the login flow gave."""

@@ -481,6 +481,8 @@ SYNC_SPELLING = {
     "AsyncStore": "Store",  # the store protocols
     "asyncio": "threading",  # the lock factory: asyncio.Lock vs threading.Lock
     "ASYNC_LOCKS": "SYNC_LOCKS",  # the process-wide single-flight locks
+    "AsyncPool": "SyncPool",  # what performs an `All`: a TaskGroup vs a bounded thread pool
+    "ASYNC_POOL": "SYNC_POOL",  # the process-wide pools
 }
 
 
