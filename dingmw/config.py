@@ -318,8 +318,8 @@ class Settings:
         group=ROUTES,
         kind=PathPrefix(),
         default="/dingtalk",
-        help="Where dingmw's own routes live (`/login`, `/callback`, `/logout`, `/me`, `/auth` "
-        "below it)",
+        help="Where dingmw's own routes live (`/login`, `/callback`, `/logout`, `/me`, `/auth`, "
+        "`/healthz`, `/readyz` below it)",
     )
     public_paths: tuple[str, ...] = setting(
         env="DINGMW_PUBLIC_PATHS",

@@ -510,6 +510,9 @@ class BrokenStore:
     async def delete(self, key: str) -> None:
         raise StoreError("Redis DEL unreachable")
 
+    async def ping(self, timeout: float) -> None:
+        raise StoreError("Redis PING unreachable")
+
 
 def test_store_outage_is_a_503_everywhere(
     hub: Hub, hub_browser: TestClient, fake: FakeDingTalk

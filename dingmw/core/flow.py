@@ -16,6 +16,7 @@ Route table (under `DINGMW_PATH_PREFIX`), see `core.routes.ROUTES`:
     GET|POST /logout clear the session → 302 `next` or /
     GET  /me         identity JSON or 401
     GET  /auth       204 + X-DingTalk-* headers or 401 (nginx auth_request)
+    GET  /healthz    200, no I/O; /readyz: Exchange(store ping → 200 or 503) (`core.health`)
 
 Errors never escape as tracebacks: every `LoginError` becomes a page (or JSON
 for non-browser clients) with the error's status.
@@ -35,6 +36,7 @@ from ..errors import BadRequestError, ForbiddenError, LoginError
 from ..identity import Identity
 from ..providers import Provider, inclient, make_provider
 from ..providers.enrich import CorpDirectory
+from . import health
 from .effects import Flow
 from .http import Headers, WebRequest, WebResponse
 from .outcome import Decision, Exchange, Forward, Respond
@@ -119,6 +121,8 @@ class Core:
             Route.LOGOUT: self._logout,
             Route.ME: self._me,
             Route.AUTH: self._auth,
+            Route.HEALTHZ: lambda req: Respond(health.healthz()),
+            Route.READYZ: lambda req: Exchange(health.readyz()),
         }
 
     # The entry points -----------------------------------------------------

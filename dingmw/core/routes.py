@@ -27,6 +27,8 @@ class Route(enum.Enum):
     LOGOUT = "logout"
     ME = "me"
     AUTH = "auth"
+    HEALTHZ = "healthz"
+    READYZ = "readyz"
     NOT_FOUND = "not_found"
     APP = "app"
 
@@ -38,6 +40,8 @@ ROUTES: dict[str, tuple[Route, frozenset[str]]] = {
     "/logout": (Route.LOGOUT, frozenset({"GET", "HEAD", "POST"})),
     "/me": (Route.ME, frozenset({"GET", "HEAD"})),
     "/auth": (Route.AUTH, frozenset({"GET", "HEAD"})),
+    "/healthz": (Route.HEALTHZ, frozenset({"GET", "HEAD"})),
+    "/readyz": (Route.READYZ, frozenset({"GET", "HEAD"})),
 }
 
 _DOT_SEGMENT = re.compile(r"(?:^|/)\.{1,2}(?:/|$)")

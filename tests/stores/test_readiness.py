@@ -1,0 +1,72 @@
+"""`/dingtalk/readyz` follows the store: 503 soon after Redis stops or hangs, 200 when back."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from dingmw.core.health import READY_TIMEOUT
+from dingmw.testing import FakeDingTalk
+
+from ..redis_server import RedisServer
+from ..support import build_client, make_settings
+
+pytestmark = pytest.mark.redis
+
+# What "soon" means: the probe's own timeout plus room for a loaded machine.
+SOON = READY_TIMEOUT + 3.0
+
+
+def wait_for(condition: Callable[[], bool], timeout: float) -> float:
+    """Poll `condition` until it holds; the seconds it took."""
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"not within {timeout} s")
+    return time.monotonic() - start
+
+
+def status(client: httpx.Client) -> int:
+    return client.get("/dingtalk/readyz").status_code
+
+
+def test_readyz_follows_redis(adapter: str, fake: FakeDingTalk, private_redis: RedisServer) -> None:
+    client = build_client(adapter, make_settings(store_url=private_redis.url), fake)
+    with client:
+        assert status(client) == 200
+        private_redis.stop()
+        assert wait_for(lambda: status(client) == 503, SOON) < SOON
+        down = client.get("/dingtalk/readyz")
+        assert down.json() == {"status": "unavailable", "down": ["store"]}
+        assert "127.0.0.1" not in down.text
+        assert str(private_redis.port) not in down.text
+        assert private_redis.password is not None
+        assert private_redis.password not in down.text
+        assert client.get("/dingtalk/healthz").status_code == 200  # alive, just not ready
+        private_redis.start()
+        wait_for(lambda: status(client) == 200, SOON)
+
+
+def test_readyz_gives_up_on_a_redis_that_hangs(
+    adapter: str, fake: FakeDingTalk, private_redis: RedisServer
+) -> None:
+    """A frozen Redis accepts connections and never answers: the probe still ends, in time."""
+    client = build_client(adapter, make_settings(store_url=private_redis.url), fake)
+    assert private_redis.process is not None
+    pid = private_redis.process.pid
+    with client:
+        assert status(client) == 200
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            start = time.monotonic()
+            assert status(client) == 503
+            assert time.monotonic() - start < SOON
+            assert client.get("/dingtalk/healthz").status_code == 200
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        wait_for(lambda: status(client) == 200, SOON)
