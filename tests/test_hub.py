@@ -510,7 +510,7 @@ class BrokenStore:
     async def delete(self, key: str) -> None:
         raise StoreError("Redis DEL unreachable")
 
-    async def ping(self, timeout: float) -> None:
+    async def ping(self, within: float) -> None:
         raise StoreError("Redis PING unreachable")
 
 

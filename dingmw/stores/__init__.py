@@ -21,8 +21,8 @@ class Store(Protocol):
 
     def delete(self, key: str) -> None: ...
 
-    def ping(self, timeout: float) -> None:
-        """Raise `StoreError` unless the store answers within `timeout` seconds."""
+    def ping(self, within: float) -> None:
+        """Raise `StoreError` unless the store answers within `within` seconds."""
 
 
 class AsyncStore(Protocol):
@@ -38,8 +38,8 @@ class AsyncStore(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
-    async def ping(self, timeout: float) -> None:
-        """Raise `StoreError` unless the store answers within `timeout` seconds."""
+    async def ping(self, within: float) -> None:
+        """Raise `StoreError` unless the store answers within `within` seconds."""
 
 
 def open_stores(url: str) -> tuple[Store, AsyncStore]:

@@ -50,7 +50,7 @@ class MemoryStore:
         with self._lock:
             self._data.pop(key, None)
 
-    def ping(self, timeout: float) -> None:
+    def ping(self, within: float) -> None:
         """The process's own memory always answers."""
 
     def aio(self) -> AsyncMemoryStore:
@@ -75,5 +75,5 @@ class AsyncMemoryStore:
     async def delete(self, key: str) -> None:
         self.sync.delete(key)
 
-    async def ping(self, timeout: float) -> None:
-        self.sync.ping(timeout)
+    async def ping(self, within: float) -> None:
+        self.sync.ping(within)

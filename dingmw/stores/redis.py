@@ -167,10 +167,10 @@ class RedisStore:
         name = self.namespace + key
         self._call("DEL", lambda: self.client.delete(name))
 
-    def ping(self, timeout: float) -> None:
-        """PING on a connection of its own whose sockets time out after `timeout` seconds, so a
+    def ping(self, within: float) -> None:
+        """PING on a connection of its own whose sockets time out after `within` seconds, so a
         Redis that hangs cannot hold a readiness probe longer than that."""
-        probe = self._probe(timeout)
+        probe = self._probe(within)
         self._call("PING", probe.ping)
 
     def _probe(self, timeout: float) -> redis.Redis:
@@ -266,13 +266,13 @@ class AsyncRedisStore:
         name = self.namespace + key
         await self._call("DEL", lambda c: c.delete(name))
 
-    async def ping(self, timeout: float) -> None:
-        """PING, given up after `timeout` seconds (a cancelled command drops its connection)."""
+    async def ping(self, within: float) -> None:
+        """PING, given up after `within` seconds (a cancelled command drops its connection)."""
         try:
-            await asyncio.wait_for(self._call("PING", lambda c: c.ping()), timeout)
+            await asyncio.wait_for(self._call("PING", lambda c: c.ping()), within)
         except TimeoutError:
             raise StoreError(
-                f"Redis PING timed out after {timeout:g} s at {self.url.location}"
+                f"Redis PING timed out after {within:g} s at {self.url.location}"
             ) from None
 
     async def aclose(self) -> None:

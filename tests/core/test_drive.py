@@ -274,8 +274,8 @@ class AsyncCounting:
     async def delete(self, key: str) -> None:
         await self.inner.delete(key)
 
-    async def ping(self, timeout: float) -> None:
-        await self.inner.ping(timeout)
+    async def ping(self, within: float) -> None:
+        await self.inner.ping(within)
 
 
 async def run_concurrent_memos(

@@ -57,8 +57,8 @@ class SyncFace:
     async def delete(self, key: str) -> None:
         self.store.delete(key)
 
-    async def ping(self, timeout: float) -> None:
-        self.store.ping(timeout)
+    async def ping(self, within: float) -> None:
+        self.store.ping(within)
 
 
 @dataclasses.dataclass
