@@ -23,8 +23,9 @@ from .core.effects import Flow
 from .core.flow import Core
 from .core.http import INTERNAL_ERROR, WebRequest, WebResponse
 from .core.outcome import Exchange, Forward, Respond
-from .identity import ANONYMOUS_AUTH, ANONYMOUS_USER, AUTHENTICATED, IDENTITY_KEY, DingTalkUser
+from .identity import IDENTITY_KEY
 from .rendering import render
+from .starlette_user import ANONYMOUS_AUTH, ANONYMOUS_USER, AUTHENTICATED, DingTalkUser
 from .stores import AsyncStore, open_stores
 
 Scope = MutableMapping[str, Any]

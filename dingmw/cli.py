@@ -42,7 +42,23 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _need_uvicorn(command: str) -> bool:
+    """True when uvicorn is installed; else says how to install it."""
+    try:
+        import uvicorn  # noqa: F401
+    except ImportError:
+        print(
+            f"dingmw {command} needs uvicorn, which is not installed. "
+            "Install it with: pip install 'dingmw[server]' (or: pip install uvicorn)",
+            file=sys.stderr,
+        )
+        return False
+    return True
+
+
 def _demo(args: argparse.Namespace) -> int:
+    if not _need_uvicorn("demo"):
+        return 2
     from .demo import run
 
     run(args.host, args.port, flow=args.flow)
@@ -50,6 +66,8 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _fake(args: argparse.Namespace) -> int:
+    if not _need_uvicorn("fake-dingtalk"):
+        return 2
     import uvicorn
 
     from .testing import FakeDingTalk
@@ -60,6 +78,8 @@ def _fake(args: argparse.Namespace) -> int:
 
 
 def _hub(args: argparse.Namespace) -> int:
+    if not _need_uvicorn("hub"):
+        return 2
     import uvicorn
 
     from .hub import create_app

@@ -50,7 +50,7 @@ from .responses import (
     redirect_to_next,
     unauthorized,
 )
-from .routes import PublicPaths, Route, own_route, wants_html
+from .routes import PublicPaths, Route, own_route, prefers_html, wants_html
 from .session import Sessions
 from .state import LoginStates, PendingLogin
 
@@ -221,8 +221,7 @@ class Core:
             )
         # A 503 concerns our own infrastructure (addresses): in the log, not the answer.
         detail = "" if exc.status == 503 else exc.detail
-        accept = req.headers.get("accept", "")
-        if accept and "text/html" not in accept and "*/*" not in accept:
+        if not prefers_html(req.headers.get("accept", "")):
             data: dict[str, Any] = {"error": exc.reason}
             if detail:
                 data["detail"] = detail

@@ -12,6 +12,11 @@ serving a protected page through a public prefix.
 Rule 3: everything else is protected. Without a session, a browser navigation
 (GET/HEAD accepting `text/html`) is redirected to the login page; anything
 else gets 401 JSON.
+
+Rule 4: `prefers_html` alone tells a browser from an API client, for the
+redirect to the login page and for error pages alike: a browser names
+`text/html` (or XHTML) in `Accept`, with a quality above 0 and at least that
+of JSON. `*/*` alone (curl, most HTTP libraries) is an API client.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterable
+
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
 
 
 class Route(enum.Enum):
@@ -82,6 +90,18 @@ class PublicPaths:
         return "//" not in path and not _DOT_SEGMENT.search(path)
 
 
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+
+
+def prefers_html(accept: str) -> bool:
+    """A browser rather than an API client, from its `Accept` header (rule 4)."""
+    if "html" not in accept.lower():
+        return False
+    parsed = parse_accept_header(accept, MIMEAccept)
+    html = max((q for value, q in parsed if value.lower() in _HTML_TYPES), default=0.0)
+    return html > 0 and html >= parsed.quality("application/json")
+
+
 def wants_html(method: str, accept: str) -> bool:
-    """A browser navigation: GET/HEAD that accepts HTML."""
-    return method in ("GET", "HEAD") and "text/html" in accept
+    """A browser navigation: a GET/HEAD from a browser (a POST is never redirected)."""
+    return method in ("GET", "HEAD") and prefers_html(accept)
