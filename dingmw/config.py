@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 Flow = Literal["oauth2", "sns", "bycode", "hub"]
 Enrich = Literal["none", "detail"]
 CookieSecure = Literal["auto", "true", "false"]
+LoginPage = Literal["dingtalk", "qr"]
 
 MIN_SECRET_KEY_LENGTH = 32
 MIN_CLIENT_SECRET_LENGTH = 16
@@ -288,6 +289,20 @@ class Settings:
         help="`none`, or `detail`: after the login, look up the person in your organisation "
         "(`gettoken` → `topapi/user/getbyunionid` → `topapi/v2/user/get`) to add `userid`, "
         "`name`, `email`, `mobile`, `title`, `job_number`, `dept_ids`, `avatar_url`",
+    )
+    login_page: LoginPage | None = setting(
+        env="DINGMW_LOGIN_PAGE",
+        group=FLOW,
+        kind=Choice("dingtalk", "qr"),
+        default=None,
+        default_doc="`qr` (the hub: `dingtalk`)",
+        help="Which login page a person sees: `qr`, dingmw's own page with DingTalk's embedded "
+        "QR code; or `dingtalk`, a `302` straight to DingTalk's own login page (`oauth2`: "
+        "`{DINGMW_LOGIN_URL}/oauth2/auth`; `sns`, `bycode`: `{DINGMW_OAPI_URL}/connect/qrconnect`"
+        "), where people can also sign in without scanning, and which works for clients that run "
+        "no JavaScript. Inside the DingTalk client (with `DINGMW_CORP_ID`) dingmw's page is shown "
+        "either way, for the silent login. With `DINGMW_FLOW=hub` a site always sends the "
+        "browser straight to the hub",
     )
     corp_app_key: str | None = setting(
         env="DINGMW_CORP_APP_KEY",

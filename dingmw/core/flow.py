@@ -60,11 +60,19 @@ FORWARD_ANONYMOUS = Forward(None)
 
 
 class Finish(Protocol):
-    """What a completed login answers; the default is a 302 to the saved `next`."""
+    """What a completed login answers; the default is a 302 to the saved `next`.
+
+    `headers` forget the login state and set the new session cookie."""
 
     def __call__(
-        self, req: WebRequest, identity: Identity, next_path: str, headers: Headers
+        self, req: WebRequest, identity: Identity, pending: PendingLogin, headers: Headers
     ) -> Flow[WebResponse]: ...
+
+
+def finish_at_next(
+    req: WebRequest, identity: Identity, pending: PendingLogin, headers: Headers
+) -> Flow[WebResponse]:
+    return redirect_to_next(req, identity, pending.next_path, headers)
 
 
 class Renderer(Protocol):
@@ -82,6 +90,7 @@ class Core:
         clock: Callable[[], float] = time.time,
         provider: Provider | None = None,
         finish: Finish | None = None,
+        login_page: str = "qr",
     ) -> None:
         self.settings = settings
         self.render = render
@@ -104,7 +113,9 @@ class Core:
             clock=clock,
         )
         self.provider = provider or make_provider(settings, clock)
-        self.finish: Finish = finish or redirect_to_next
+        self.finish: Finish = finish or finish_at_next
+        # DINGMW_LOGIN_PAGE, else the default of whoever runs this core (site: qr, hub: dingtalk).
+        self.login_page = settings.login_page or login_page
         self.directory = (
             CorpDirectory(settings, clock)
             if settings.enrich == "detail" or inclient.enabled(settings)
@@ -254,16 +265,34 @@ class Core:
         next_path = safe_next(query.get("next")) or "/"
         if self.identity(req) is not None and not query.get("switch"):
             return Respond(WebResponse(status=302, headers=(("location", next_path), NO_STORE)))
+        return Respond(self.start_login(req, next_path))
+
+    def start_login(
+        self,
+        req: WebRequest,
+        next_path: str,
+        *,
+        extra: Mapping[str, str] | None = None,
+        redirect_uri: str | None = None,
+    ) -> WebResponse:
+        """A new login state bound to this browser, then DingTalk's own login page (302) or
+        ours with the QR (`DINGMW_LOGIN_PAGE`). `extra` travels in the signed state;
+        `redirect_uri` (default: this site's `/callback`) is where DingTalk sends the code."""
         secure = is_https(req, self.settings)
-        redirect_uri = self.redirect_uri(req)
+        redirect_uri = redirect_uri or self.redirect_uri(req)
         state, cookies = self.states.begin(
-            next_path, cookies=req.cookies(), path=self.state_cookie_path(req), secure=secure
+            next_path,
+            cookies=req.cookies(),
+            path=self.state_cookie_path(req),
+            secure=secure,
+            extra=extra,
         )
         widget = self.provider.widget(state=state, redirect_uri=redirect_uri)
         set_cookies = tuple(("set-cookie", c) for c in cookies)
-        if widget.widget == "redirect":
-            location = ("location", widget.authorize_url)
-            return Respond(WebResponse(status=302, headers=(location, NO_STORE, *set_cookies)))
+        hosted = widget.hosted_url if self.login_page == "dingtalk" else None
+        if widget.widget == "redirect" or (hosted and not self.in_client(req)):
+            location = ("location", hosted or widget.authorize_url)
+            return WebResponse(status=302, headers=(location, NO_STORE, *set_cookies))
         config: dict[str, Any] = {
             "flow": self.settings.flow,
             "state": state,
@@ -289,7 +318,7 @@ class Core:
             },
         )
         headers = (*PAGE_HEADERS, *set_cookies)
-        return Respond(WebResponse(status=200, headers=headers, body=page.encode()))
+        return WebResponse(status=200, headers=headers, body=page.encode())
 
     def in_client(self, req: WebRequest) -> bool:
         """Inside the DingTalk client (its User-Agent says so) with silent login configured."""
@@ -345,7 +374,7 @@ class Core:
         log.info("dingmw: login unionid=%s userid=%s", identity.unionid, identity.userid or "-")
         session = ("set-cookie", self.sessions.issue(identity, secure=secure))
         try:
-            return (yield from self.finish(req, identity, pending.next_path, (forget, session)))
+            return (yield from self.finish(req, identity, pending, (forget, session)))
         except LoginError as exc:
             return self.error(req, exc, headers=(forget,))
 

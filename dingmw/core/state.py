@@ -35,6 +35,9 @@ class PendingLogin:
     next_path: str
     expires: float
     cookie_name: str
+    # What the login is for beyond `next`, as the caller of `begin` gave it (the hub's
+    # pending authorization request); signed with the rest.
+    extra: Mapping[str, str] | None = None
 
 
 class LoginStates:
@@ -58,7 +61,13 @@ class LoginStates:
         return f"{self._prefix}{digest}"
 
     def begin(
-        self, next_path: str, *, cookies: Mapping[str, str], path: str, secure: bool
+        self,
+        next_path: str,
+        *,
+        cookies: Mapping[str, str],
+        path: str,
+        secure: bool,
+        extra: Mapping[str, str] | None = None,
     ) -> tuple[str, list[str]]:
         """A new state and the `Set-Cookie` values that bind it to this browser.
 
@@ -66,7 +75,13 @@ class LoginStates:
         """
         now = self._clock()
         nonce = secrets.token_urlsafe(24)
-        payload = {"n": nonce, "next": next_path, "exp": int(now) + self._max_age}
+        payload: dict[str, object] = {
+            "n": nonce,
+            "next": next_path,
+            "exp": int(now) + self._max_age,
+        }
+        if extra is not None:
+            payload["x"] = dict(extra)
         value = self._signer.sign(json.dumps(payload, separators=(",", ":")).encode())
         headers = [
             set_cookie(
@@ -104,6 +119,11 @@ class LoginStates:
             return None
         if not isinstance(data.get("next"), str) or not isinstance(data.get("exp"), int):
             return None
+        extra = data.get("x")
+        if extra is not None and not (
+            isinstance(extra, dict) and all(isinstance(v, str) for v in extra.values())
+        ):
+            return None
         return data
 
     def check(self, state: str | None, cookies: Mapping[str, str]) -> PendingLogin:
@@ -125,7 +145,14 @@ class LoginStates:
         expires = float(str(data["exp"]))
         if self._clock() >= expires:
             raise StateError("state_expired")
-        return PendingLogin(nonce, str(data["next"]), expires, name)
+        extra = data.get("x")
+        return PendingLogin(
+            nonce,
+            str(data["next"]),
+            expires,
+            name,
+            dict(extra) if isinstance(extra, dict) else None,
+        )
 
     def consume(self, pending: PendingLogin) -> Generator[Effect, Reply, None]:
         """Record the nonce as used; `StateError` when it was used before (on any instance)."""

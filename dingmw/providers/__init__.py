@@ -23,12 +23,15 @@ class LoginWidget:
     """What the login page shows.
 
     `widget` is `dtframe` (oauth2), `ddlogin` (sns, bycode) or `redirect`.
+    `hosted_url` is DingTalk's own login page for the same login (`DINGMW_LOGIN_PAGE=dingtalk`),
+    when DingTalk has one.
     """
 
     widget: str
     authorize_url: str
     script_url: str | None
     login_origin: str
+    hosted_url: str | None = None
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 

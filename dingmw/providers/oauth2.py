@@ -47,9 +47,11 @@ class OAuth2Provider:
         return f"{self._s.login_url}/oauth2/auth?{query}"
 
     def widget(self, *, state: str, redirect_uri: str) -> LoginWidget:
+        authorize_url = self.authorize_url(state=state, redirect_uri=redirect_uri)
         return LoginWidget(
             widget="dtframe",
-            authorize_url=self.authorize_url(state=state, redirect_uri=redirect_uri),
+            hosted_url=authorize_url,  # the same page, full-window instead of in the frame
+            authorize_url=authorize_url,
             script_url=self._s.widget_script_url,
             login_origin=self._s.login_origin,
             extra={

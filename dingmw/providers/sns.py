@@ -27,7 +27,9 @@ SNS_TOKEN_CALL = "sns/get_sns_token"  # noqa: S105  # a call name, not a secret
 USERINFO_CALL = "sns/getuserinfo"
 
 
-def sns_authorize_url(settings: Settings, *, state: str, redirect_uri: str) -> str:
+def sns_authorize_url(
+    settings: Settings, *, state: str, redirect_uri: str, page: str = "oauth2/sns_authorize"
+) -> str:
     query = urlencode(
         {
             "appid": settings.app_key,
@@ -38,7 +40,7 @@ def sns_authorize_url(settings: Settings, *, state: str, redirect_uri: str) -> s
         },
         quote_via=quote,
     )
-    return f"{settings.oapi_url}/connect/oauth2/sns_authorize?{query}"
+    return f"{settings.oapi_url}/connect/{page}?{query}"
 
 
 def ddlogin_widget(settings: Settings, *, state: str, redirect_uri: str) -> LoginWidget:
@@ -47,6 +49,10 @@ def ddlogin_widget(settings: Settings, *, state: str, redirect_uri: str) -> Logi
         authorize_url=sns_authorize_url(settings, state=state, redirect_uri=redirect_uri),
         script_url=settings.widget_script_url,
         login_origin=settings.login_origin,
+        # DingTalk's hosted QR page for the same login (dingtalk-api.md §1.2).
+        hosted_url=sns_authorize_url(
+            settings, state=state, redirect_uri=redirect_uri, page="qrconnect"
+        ),
     )
 
 
