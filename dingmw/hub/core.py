@@ -8,6 +8,7 @@
     GET  /login, /callback, /logout, /me, /auth   the hub's own DingTalk login (the `Core`)
     POST /token       HTTP Basic; code=…&state=… or grant_type=refresh_token&refresh_token=…
     GET  /userinfo    Authorization: [Bearer] <access_token> → {username, email, …identity}
+    GET  /healthz, /readyz   the middleware's probes (`core.health`)
     GET  /healthz     (at the root) 200, no I/O
 
 Without a hub session, `/authorize` starts the hub's DingTalk login with the

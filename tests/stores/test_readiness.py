@@ -1,4 +1,5 @@
-"""`/dingtalk/readyz` follows the store: 503 soon after Redis stops or hangs, 200 when back."""
+"""`/dingtalk/readyz` follows the store: 503 soon after Redis stops or hangs, 200 when back;
+on the middleware (both adapters) and on the hub."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from dingmw.config import HubClient
 from dingmw.core.health import READY_TIMEOUT
+from dingmw.hub import create_app
 from dingmw.testing import FakeDingTalk
 
 from ..redis_server import RedisServer
-from ..support import build_client, make_settings
+from ..support import TestClient, build_client, make_settings
 
 pytestmark = pytest.mark.redis
 
@@ -69,4 +72,33 @@ def test_readyz_gives_up_on_a_redis_that_hangs(
             assert client.get("/dingtalk/healthz").status_code == 200
         finally:
             os.kill(pid, signal.SIGCONT)
+        wait_for(lambda: status(client) == 200, SOON)
+
+
+def hub_client(fake: FakeDingTalk, store_url: str) -> TestClient:
+    clients = (
+        HubClient(
+            client_id="site-a",
+            client_secret="site-a-secret-0123456789",
+            redirect_urls=("http://site-a.test/dingtalk/callback",),
+        ),
+    )
+    settings = make_settings("oauth2", hub_clients=clients, store_url=store_url)
+    hub = create_app(settings, transport=fake.transport())
+    return TestClient(hub, base_url="http://hub.test", follow_redirects=False)
+
+
+def test_the_hub_has_the_same_probes(fake: FakeDingTalk, private_redis: RedisServer) -> None:
+    with hub_client(fake, private_redis.url) as client:
+        assert client.get("/dingtalk/healthz").json() == {"status": "ok"}
+        assert client.get("/dingtalk/readyz").json() == {"status": "ok", "store": "ok"}
+        assert client.head("/dingtalk/readyz").status_code == 200
+        private_redis.stop()
+        assert wait_for(lambda: status(client) == 503, SOON) < SOON
+        down = client.get("/dingtalk/readyz")
+        assert down.json() == {"status": "unavailable", "down": ["store"]}
+        assert str(private_redis.port) not in down.text
+        assert client.get("/dingtalk/healthz").status_code == 200
+        assert client.get("/healthz").status_code == 200  # the hub's older probe stays
+        private_redis.start()
         wait_for(lambda: status(client) == 200, SOON)
