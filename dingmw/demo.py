@@ -24,6 +24,8 @@ from starlette.routing import Route
 from .asgi import ASGIMiddleware
 from .config import Settings
 from .identity import get_identity
+from .serving import bind as bind  # re-exported: examples bind their sockets with it
+from .serving import browser_host
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>dingmw demo</title>
@@ -82,25 +84,6 @@ def fake_settings(fake_url: str, *, flow: str = "oauth2") -> Settings:
         login_script_url=f"{fake_url}{script}",
         cookie_secure="false",
     )
-
-
-def bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    sock.set_inheritable(True)
-    return sock
-
-
-def browser_host(host: str) -> str:
-    """The address a browser on this machine uses for a server bound to `host`."""
-    if host in ("0.0.0.0", ""):  # noqa: S104  # comparing, not binding
-        return "127.0.0.1"
-    if host == "::":
-        return "[::1]"
-    return f"[{host}]" if ":" in host else host
 
 
 async def serve(host: str, port: int, *, flow: str = "oauth2", fake_port: int = 0) -> None:

@@ -99,14 +99,19 @@ def _addon_rules(settings: Settings) -> Iterator[Rule]:
         yield from addon.rules
 
 
-def live_check(settings: Settings) -> Flow[list[str]]:
-    """Run the probes of the flow and of the enabled add-ons (each at most once)."""
-    probes: list[Probe] = [login_flow(settings.flow).probe]
+def probes(settings: Settings) -> list[Probe]:
+    """The `dingmw check --live` probes of the flow and of the enabled add-ons, each once."""
+    found: list[Probe] = [login_flow(settings.flow).probe]
     for addon in enabled_addons(settings):
-        if addon.probe is not None and addon.probe not in probes:
-            probes.append(addon.probe)
+        if addon.probe is not None and addon.probe not in found:
+            found.append(addon.probe)
+    return found
+
+
+def live_check(settings: Settings) -> Flow[list[str]]:
+    """Run the probes in turn; each returns a line saying what it proved."""
     results = []
-    for probe in probes:
+    for probe in probes(settings):
         results.append((yield from probe(settings)))
     return results
 

@@ -11,11 +11,13 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from dingmw.cli import main
 from dingmw.config import HubClient
 from dingmw.core.health import READY_TIMEOUT
 from dingmw.hub import create_app
-from dingmw.testing import FakeDingTalk
+from dingmw.testing import DEFAULT_APP_KEY, DEFAULT_APP_SECRET, FakeDingTalk
 
+from ..conftest import FakeServer
 from ..redis_server import RedisServer
 from ..support import TestClient, build_client, make_settings
 
@@ -102,3 +104,33 @@ def test_the_hub_has_the_same_probes(fake: FakeDingTalk, private_redis: RedisSer
         assert client.get("/healthz").status_code == 200  # the hub's older probe stays
         private_redis.start()
         wait_for(lambda: status(client) == 200, SOON)
+
+
+def test_check_live_pings_the_store(
+    fake_server: FakeServer,
+    private_redis: RedisServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name in [n for n in os.environ if n.startswith("DINGMW_")]:
+        monkeypatch.delenv(name)
+    values = {
+        "DINGMW_APP_KEY": DEFAULT_APP_KEY,
+        "DINGMW_APP_SECRET": DEFAULT_APP_SECRET,
+        "DINGMW_SECRET_KEY": "a-signing-key-for-the-check-0123456789abcdef",
+        "DINGMW_API_URL": fake_server.url,
+        "DINGMW_STORE_URL": private_redis.url,
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    assert main(["check", "--live"]) == 0
+    out = capsys.readouterr().out
+    assert f"store: redis://127.0.0.1:{private_redis.port}/0 answers" in out
+    assert out.rstrip().endswith("live check OK")
+    assert private_redis.password is not None
+    assert private_redis.password not in out
+    private_redis.stop()
+    assert main(["check", "--live"]) == 3
+    err = capsys.readouterr().err
+    assert "store_unavailable: Redis PING unreachable" in err
+    assert private_redis.password not in err
