@@ -88,10 +88,15 @@ def fake_settings(fake_url: str, *, flow: str = "oauth2") -> Settings:
 
 async def serve(host: str, port: int, *, flow: str = "oauth2", fake_port: int = 0) -> None:
     """Serve the example app on `host:port` and the fake DingTalk on another port."""
+    await serve_on(host, bind(host, port), bind(host, fake_port), flow=flow)
+
+
+async def serve_on(
+    host: str, app_sock: socket.socket, fake_sock: socket.socket, *, flow: str = "oauth2"
+) -> None:
+    """`serve` on sockets already listening (so a busy port is known before any loop runs)."""
     from .testing import FakeDingTalk
 
-    app_sock = bind(host, port)
-    fake_sock = bind(host, fake_port)
     shown = browser_host(host)
     fake_url = f"http://{shown}:{fake_sock.getsockname()[1]}"
     app_url = f"http://{shown}:{app_sock.getsockname()[1]}/"
@@ -111,8 +116,11 @@ async def serve(host: str, port: int, *, flow: str = "oauth2", fake_port: int = 
 
 
 def run(host: str, port: int, *, flow: str = "oauth2") -> None:
+    """Bind both ports (`CannotListen` when one is taken), then serve until Ctrl-C."""
+    app_sock = bind(host, port)
+    fake_sock = bind(host, 0)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(host, port, flow=flow))
+        asyncio.run(serve_on(host, app_sock, fake_sock, flow=flow))
 
 
 class ReadyServer(uvicorn.Server):

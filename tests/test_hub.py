@@ -641,7 +641,7 @@ def test_check_live_proves_hub_client_credentials(
     from dingmw.stores.memory import MemoryStore
 
     ok = SyncRunner(hub_browser, MemoryStore()).run(live_check(site_settings()))
-    assert ok == ["hub/token: client site-a accepted by the hub"]
+    assert ok == ["store: memory:// answers", "hub/token: client site-a accepted by the hub"]
     with pytest.raises(UpstreamError, match="invalid_client"):
         SyncRunner(hub_browser, MemoryStore()).run(
             live_check(site_settings(secret="wrong-secret-0000000000"))
