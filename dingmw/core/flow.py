@@ -125,7 +125,7 @@ class Core:
         self.audience = site_audience(settings)
         # The audiences whose "everywhere" revocations reach this site's sessions.
         self.audiences: tuple[str, ...] = (self.audience,)
-        if settings.flow == "hub" and settings.hub_url:
+        if settings.hub_url:  # a site that logs in through a hub honours its logouts
             self.audiences += (hub_audience(settings.hub_url),)
         self.sessions = Sessions(
             secret_keys=settings.secret_keys,
