@@ -1,7 +1,8 @@
 """`ASGIMiddleware`: the core under any ASGI app (Starlette, FastAPI, Django ASGI, ...).
 
 A thin translator: scope → `WebRequest`, the core's decision → the wrapped
-app (with the identity in the scope) or a response. The lifespan passes
+app (with the identity in the scope, and without any client-sent identity
+header: `dingmw.spoofing`) or a response. The lifespan passes
 through to the app (its shutdown also closes dingmw's pooled HTTP client); a
 websocket to a protected path without a session is refused before it is
 accepted.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -25,8 +26,12 @@ from .core.http import INTERNAL_ERROR, WebRequest, WebResponse
 from .core.outcome import Exchange, Forward, Respond
 from .identity import IDENTITY_KEY
 from .rendering import render
+from .session_cache import VerifiedSessions
+from .spoofing import IdentityHeaders
 from .starlette_user import ANONYMOUS_AUTH, ANONYMOUS_USER, AUTHENTICATED, DingTalkUser
 from .stores import AsyncStore, open_stores
+
+T = TypeVar("T")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -107,8 +112,9 @@ class ASGIMiddleware:
     ) -> None:
         self.app = app
         self.settings = settings if settings is not None else Settings.from_env()
-        self.core = Core(self.settings, render=render, clock=clock)
+        self.core = Core(self.settings, render=render, clock=clock, cache=VerifiedSessions())
         self.effects = AsyncEffects(self.settings, transport=transport, client=client, store=store)
+        self.identity_headers = IdentityHeaders(self.settings.strip_headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -117,14 +123,20 @@ class ASGIMiddleware:
                 send = self.effects.closing_on_shutdown(send)
             await self.app(scope, receive, send)
             return
+        cookie, spoofed = self.identity_headers.scan(scope["headers"])
         try:
-            decision = self.core.quick(route_path(scope), cookie_header(scope)) or self.core.decide(
+            decision = self.core.quick(route_path(scope), cookie) or self.core.decide(
                 request_from_scope(scope)
             )
         except Exception:
             log.exception("dingmw: internal error while deciding a request")
             decision = Respond(INTERNAL_ERROR)
+        if isinstance(decision, Exchange):
+            outcome = await self.exchange(decision.flow)
+            decision = outcome if isinstance(outcome, Forward) else Respond(outcome)
         if isinstance(decision, Forward):
+            if spoofed:
+                self.identity_headers.strip_scope(scope)
             identity = decision.identity
             scope[IDENTITY_KEY] = identity
             if identity is None:
@@ -138,17 +150,13 @@ class ASGIMiddleware:
         if kind == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
-        if isinstance(decision, Exchange):
-            response = await self.exchange(decision.flow)
-        else:
-            response = decision.response
-        await send_response(response, send, head=scope.get("method") == "HEAD")
+        await send_response(decision.response, send, head=scope.get("method") == "HEAD")
 
     @property
     def store(self) -> AsyncStore:
         return self.effects.store
 
-    async def exchange(self, flow: Flow[WebResponse]) -> WebResponse:
+    async def exchange(self, flow: Flow[WebResponse | Forward]) -> WebResponse | Forward:
         return await self.effects.run(flow)
 
 
@@ -169,7 +177,7 @@ class AsyncEffects:
             timeout=settings.http_timeout, transport=transport, client=client
         )
 
-    async def run(self, flow: Flow[WebResponse]) -> WebResponse:
+    async def run(self, flow: Flow[T]) -> T | WebResponse:
         """Run `flow`; a bug in dingmw becomes a logged plain 500, never a traceback page."""
         try:
             return await AsyncRunner(self.clients, self.store).run(flow)

@@ -52,9 +52,16 @@ DEFAULT_LOGIN_URL = "https://login.dingtalk.com"
 DDLOGIN_SCRIPT_URL = "https://g.alicdn.com/dingding/dinglogin/0.0.5/ddLogin.js"
 DTFRAME_SCRIPT_URL = "https://g.alicdn.com/dingding/h5-dingtalk-login/0.21.0/ddlogin.js"
 JSAPI_SCRIPT_URL = "https://g.alicdn.com/dingding/dingtalk-jsapi/3.0.25/dingtalk.open.js"
+# Subresource Integrity of the official scripts above, by URL: a page loads a script
+# listed here only if its bytes have this hash. DINGMW_LOGIN_SCRIPT_INTEGRITY and
+# DINGMW_JSAPI_SCRIPT_INTEGRITY pin the scripts a site chooses.
+PINNED_SCRIPT_INTEGRITY: dict[str, str] = {}
 
 _COOKIE_NAME_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 _CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
+_HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
+_SRI = r"sha(?:256|384|512)-[A-Za-z0-9+/]+={0,2}"
+_INTEGRITY_RE = re.compile(rf"^{_SRI}(?: {_SRI})*$")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -225,6 +232,39 @@ def _absolute_patterns(patterns: tuple[str, ...]) -> str | None:
     return None
 
 
+class SecondsOrZero(Seconds):
+    """A whole number of seconds, 0 allowed (meaning "every time")."""
+
+    describe = "a whole number of seconds, 0 or more"
+
+    def check(self, value: int) -> str | None:
+        if value < 0:
+            return "must be 0 or a positive number of seconds"
+        return None
+
+
+def _header_names(names: tuple[str, ...]) -> str | None:
+    for name in names:
+        if not _HEADER_NAME_RE.match(name):
+            return f": {name!r} is not a header name"
+    return None
+
+
+def _integrity(value: str | None) -> str | None:
+    if value is not None and not _INTEGRITY_RE.match(value):
+        return (
+            "must be Subresource Integrity hashes (sha256-, sha384- or sha512- followed by "
+            "base64), separated by spaces"
+        )
+    return None
+
+
+def _audience(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        return "must not be empty"
+    return None
+
+
 def _cookie_name(name: str) -> str | None:
     if not _COOKIE_NAME_RE.match(name):
         return "may use only letters, digits, '_' and '-'"
@@ -364,7 +404,9 @@ class Settings:
         default="dingmw_session",
         rule=_cookie_name,
         help="Name of the session cookie (1–64 letters, digits, `_`, `-`). The login-state "
-        "cookies are named `<name>_state_<16 hex digits>`",
+        "cookies are named `<name>_state_<16 hex digits>`. A `__Host-` or `__Secure-` name is "
+        "always `Secure`; with `__Host-` the login-state cookies are `__Secure-…_state_…` "
+        "(they live under the prefix path)",
     )
     cookie_domain: str | None = setting(
         env="DINGMW_COOKIE_DOMAIN",
@@ -382,6 +424,36 @@ class Settings:
         help="`auto`: `Secure` when the browser uses https (from `DINGMW_BASE_URL` if set, else "
         "`X-Forwarded-Proto` with `DINGMW_TRUST_PROXY=1`, else the request's scheme); `true`: "
         "always; `false`: never",
+    )
+    session_audience: str | None = setting(
+        env="DINGMW_SESSION_AUDIENCE",
+        group=SESSION,
+        default=None,
+        rule=_audience,
+        default_doc="this site alone (its app key, `DINGMW_BASE_URL` and cookie name)",
+        help="Which sites accept this site's sessions and login states. Sites that set the same "
+        "value (and share `DINGMW_SECRET_KEY`) share logins, on purpose; any other site refuses "
+        'them. "Log out everywhere" reaches every site of the audience that shares the store',
+    )
+    session_recheck: int = setting(
+        env="DINGMW_SESSION_RECHECK",
+        group=SESSION,
+        kind=SecondsOrZero(),
+        default=60,
+        help="Seconds between re-checks of a verified session against the allow-lists and the "
+        "store's revocations (logout, log out everywhere), per session and process. A session "
+        "is also checked when a process first sees it. `0`: on every request",
+    )
+    strip_headers: tuple[str, ...] = setting(
+        env="DINGMW_STRIP_HEADERS",
+        group=SESSION,
+        kind=Items(),
+        default=(),
+        rule=_header_names,
+        default_doc="none beyond the built-in list",
+        help="More request headers to remove before the app sees a request, besides "
+        "`X-DingTalk-*`, `Remote-User`, `X-Remote-User`, `X-Forwarded-User`, "
+        "`X-Forwarded-Email` and `X-Forwarded-Preferred-Username` (e.g. `X-Auth-Request-User`)",
     )
     allowed_corp_ids: frozenset[str] = setting(
         env="DINGMW_ALLOWED_CORP_IDS",
@@ -489,6 +561,25 @@ class Settings:
         help="the DingTalk JSAPI script the login page loads inside the DingTalk client (with "
         "`DINGMW_CORP_ID`)",
     )
+    login_script_integrity: str | None = setting(
+        env="DINGMW_LOGIN_SCRIPT_INTEGRITY",
+        group=ENDPOINTS,
+        kind=declare.Text(),
+        default=None,
+        rule=_integrity,
+        default_doc="the pinned hash of the official script, when known",
+        help="Subresource Integrity of the QR widget script (`sha384-…`): the browser runs the "
+        "script only if its bytes match",
+    )
+    jsapi_script_integrity: str | None = setting(
+        env="DINGMW_JSAPI_SCRIPT_INTEGRITY",
+        group=ENDPOINTS,
+        kind=declare.Text(),
+        default=None,
+        rule=_integrity,
+        default_doc="the pinned hash of the official script, when known",
+        help="Subresource Integrity of the DingTalk JSAPI script (`sha384-…`)",
+    )
     http_timeout: float = setting(
         env="DINGMW_HTTP_TIMEOUT",
         group=TIMEOUTS,
@@ -572,7 +663,31 @@ class Settings:
 
         return "; ".join(rules(self)) or None
 
+    @cross_check("cookie_name", "cookie_secure", "cookie_domain")
+    def _cookie_prefix(self) -> str | None:
+        if self.cookie_name.startswith(("__Host-", "__Secure-")) and self.cookie_secure == "false":
+            return (
+                "DINGMW_COOKIE_NAME: a __Host- or __Secure- cookie is always Secure; it cannot be "
+                "used with DINGMW_COOKIE_SECURE=false"
+            )
+        if self.cookie_name.startswith("__Host-") and self.cookie_domain:
+            return (
+                "DINGMW_COOKIE_NAME: a __Host- cookie cannot have a domain; use a __Secure- name "
+                "to share it with DINGMW_COOKIE_DOMAIN"
+            )
+        return None
+
     # Derived values -------------------------------------------------------
+
+    def script_integrity(self, url: str | None) -> str | None:
+        """The Subresource Integrity of a script the pages load (None: not pinned)."""
+        if url is None:
+            return None
+        if url == self.widget_script_url and self.login_script_integrity:
+            return self.login_script_integrity
+        if url == self.jsapi_script_url and self.jsapi_script_integrity:
+            return self.jsapi_script_integrity
+        return PINNED_SCRIPT_INTEGRITY.get(url)
 
     @property
     def corp_credentials(self) -> tuple[str, str]:

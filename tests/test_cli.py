@@ -114,7 +114,7 @@ def test_demo_serves_over_http() -> None:
             assert login.status_code == 200
             assert login.headers["content-type"].startswith("text/html")
             script = f"{demo.fake_url}/h5-dingtalk-login/ddlogin.js"
-            assert f'<script src="{script}"></script>' in login.text
+            assert f'<script src="{script}" nonce="' in login.text
             config = page_config(login)
             assert config["flow"] == "oauth2"
             assert config["login_origin"] == demo.fake_url

@@ -126,7 +126,11 @@ def set_cookie(
     secure: bool,
     domain: str | None = None,
 ) -> str:
-    """A `Set-Cookie` value: always HttpOnly and SameSite=Lax; `max_age=0` deletes."""
+    """A `Set-Cookie` value: always HttpOnly and SameSite=Lax; `max_age=0` deletes.
+
+    A `__Host-` or `__Secure-` name is always `Secure` (browsers refuse it otherwise).
+    """
+    secure = secure or name.startswith(("__Host-", "__Secure-"))
     parts = [f"{name}={value}", f"Path={path}", f"Max-Age={max_age}"]
     if max_age == 0:
         parts.append("Expires=Thu, 01 Jan 1970 00:00:00 GMT")

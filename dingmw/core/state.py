@@ -6,9 +6,10 @@ expiry, in a short-lived signed cookie named after the nonce. Several pending
 logins (tabs) each have their own cookie; at most `MAX_PENDING` are kept.
 
 Rule 2: a callback is accepted only when this browser holds the signed cookie
-for its `state` (constant-time comparison), the cookie has not expired, and
-the nonce was never used before: using it records it in the store with
-"set if absent", so a replay fails on any instance sharing the store.
+for its `state` (constant-time comparison), the cookie was made for this site
+(its audience, see `core.revocation`), it has not expired, and the nonce was
+never used before: using it records it in the store with "set if absent", so a
+replay fails on any instance sharing the store.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 from collections.abc import Callable, Generator, Mapping
 
@@ -24,6 +26,8 @@ from ..errors import StateError
 from .effects import Effect, Reply, store_put
 from .http import set_cookie
 from .signing import Signer
+
+log = logging.getLogger("dingmw")
 
 MAX_PENDING = 5
 _STATE_LEN = 32
@@ -49,8 +53,10 @@ class LoginStates:
         max_age: int,
         domain: str | None,
         clock: Callable[[], float],
+        audience: str,
     ) -> None:
         self._signer = Signer(secret_keys, "state")
+        self._audience = audience
         self._prefix = cookie_prefix
         self._max_age = max_age
         self._domain = domain
@@ -79,6 +85,7 @@ class LoginStates:
             "n": nonce,
             "next": next_path,
             "exp": int(now) + self._max_age,
+            "aud": self._audience,
         }
         if extra is not None:
             payload["x"] = dict(extra)
@@ -141,6 +148,14 @@ class LoginStates:
             raise StateError("state_unknown")
         nonce = str(data["n"])
         if not hmac.compare_digest(nonce.encode(), state.encode()):
+            raise StateError("state_unknown")
+        if data.get("aud") != self._audience:
+            log.info(
+                "dingmw: login state refused: it was started on another site (audience %s, "
+                "this site's is %s)",
+                str(data.get("aud"))[:8],
+                self._audience[:8],
+            )
             raise StateError("state_unknown")
         expires = float(str(data["exp"]))
         if self._clock() >= expires:

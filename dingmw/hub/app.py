@@ -17,7 +17,9 @@ import httpx
 from ..asgi import AsyncEffects, Receive, Scope, Send, request_from_scope, send_response
 from ..config import Settings
 from ..core.http import INTERNAL_ERROR
-from ..core.outcome import Exchange, Respond
+from ..core.outcome import Exchange, Forward, Respond
+from ..errors import BadRequestError
+from ..session_cache import VerifiedSessions
 from ..stores import AsyncStore
 from .core import MAX_BODY, HubCore, HubDecision
 
@@ -37,7 +39,7 @@ class Hub:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
-        self.core = HubCore(settings, clock=clock)
+        self.core = HubCore(settings, clock=clock, cache=VerifiedSessions())
         self.effects = AsyncEffects(settings, transport=transport, client=client, store=store)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -56,7 +58,10 @@ class Hub:
             log.exception("dingmw hub: internal error while deciding a request")
             decision = Respond(INTERNAL_ERROR)
         if isinstance(decision, Exchange):
-            response = await self.effects.run(decision.flow)
+            outcome = await self.effects.run(decision.flow)
+            if isinstance(outcome, Forward):  # a re-checked session, but no app behind the hub
+                outcome = self.core.core.error(req, BadRequestError("not_found"), status=404)
+            response = outcome
         else:
             response = decision.response
         await send_response(response, send, head=scope.get("method") == "HEAD")

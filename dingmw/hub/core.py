@@ -34,6 +34,7 @@ from ..core.http import Headers, WebRequest, WebResponse, iri_to_uri
 from ..core.outcome import Exchange, Forward, Respond
 from ..core.responses import NO_STORE, json_response, redirect_to_next
 from ..core.routes import own_route
+from ..core.session import SessionCache
 from ..core.state import PendingLogin
 from ..errors import BadRequestError, ConfigError, LoginError
 from ..identity import Identity
@@ -86,6 +87,7 @@ class HubCore:
         *,
         clock: Callable[[], float] = time.time,
         render: Renderer = render,
+        cache: SessionCache,
     ) -> None:
         if not settings.hub_clients:
             raise ConfigError("DINGMW_HUB_CLIENTS must register at least one site for the hub")
@@ -93,7 +95,12 @@ class HubCore:
         self.clients = Registry(settings.hub_clients)
         self.tokens = HubTokens(settings)
         self.core = Core(
-            settings, render=render, clock=clock, finish=self.finish, login_page="dingtalk"
+            settings,
+            render=render,
+            clock=clock,
+            finish=self.finish,
+            login_page="dingtalk",
+            cache=cache,
         )
         prefix = settings.path_prefix
         self.routes: dict[str, HubRoute] = {
@@ -155,7 +162,11 @@ class HubCore:
         auth = Authorization(
             client_id=client.client_id, redirect_url=str(redirect_url), state=state
         )
-        identity = self.core.identity(req)
+        return self.core.with_session(req, lambda identity: self._authorized(req, auth, identity))
+
+    def _authorized(
+        self, req: WebRequest, auth: Authorization, identity: Identity | None
+    ) -> HubDecision:
         if identity is None:
             return Respond(self.start_login(req, auth))
         return Exchange(self.core.guarded(req, self.grant(auth, identity, ())))
