@@ -111,7 +111,9 @@ def test_dingtalk_logout_ends_the_django_login() -> None:
     client = Client()
     login_as(client, ZHANGSAN)
     assert client.get("/health").content == b"ok zhangsan"
-    response = client.get("/dingtalk/logout")
+    assert client.get("/dingtalk/logout").status_code == 200  # a page asking to confirm
+    assert client.get("/health").content == b"ok zhangsan"  # nothing ended yet
+    response = client.post("/dingtalk/logout", headers={"sec-fetch-site": "same-origin"})
     assert response.status_code == 302
     assert "_auth_user_id" not in client.session
     assert client.get("/health").content == b"ok -"
@@ -183,6 +185,7 @@ def test_a_real_server_logs_a_staff_person_in_to_the_admin(
         assert admin.status_code == 200
         assert "Site administration" in admin.text
         assert User.objects.get(username="zhangsan").is_staff
-        assert client.get("/dingtalk/logout").status_code == 302
+        logout = client.post("/dingtalk/logout", headers={"sec-fetch-site": "same-origin"})
+        assert logout.status_code == 302
         assert client.get("/health").text == "ok -"
     sync_clients(timeout=Settings.from_env().http_timeout).close()  # the process's pool

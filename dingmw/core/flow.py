@@ -191,8 +191,8 @@ class Core:
         identity = self.sessions.cached(cookie_header)
         if identity is not None:
             return Forward(identity)
-        if self.public.match(path):
-            return FORWARD_ANONYMOUS
+        if self.public.match(path) and not self.sessions.has_cookie(cookie_header):
+            return FORWARD_ANONYMOUS  # a session not cached yet is opened by `decide`
         return None
 
     def behind_proxy(self, req: WebRequest) -> WebRequest:

@@ -26,9 +26,11 @@ from ..core.drive import SyncRunner
 from ..core.flow import Core
 from ..core.http import INTERNAL_ERROR, WebRequest, WebResponse
 from ..core.outcome import Decision, Exchange, Forward, Respond
-from ..core.routes import Route, own_route
+from ..core.routes import own_route
 from ..identity import IDENTITY_KEY, Identity
 from ..rendering import render
+from ..session_cache import VerifiedSessions
+from ..spoofing import IdentityHeaders
 from ..stores import open_stores
 from .conf import dingmw_settings
 
@@ -48,7 +50,8 @@ class DingTalkMiddleware:
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
         self.settings = dingmw_settings()
-        self.core = Core(self.settings, render=render)
+        self.core = Core(self.settings, render=render, cache=VerifiedSessions())
+        self.identity_headers = IdentityHeaders(self.settings.strip_headers)
         self.is_async = iscoroutinefunction(get_response)
         stores = open_stores(self.settings.store_url)
         if self.is_async:
@@ -64,27 +67,29 @@ class DingTalkMiddleware:
         if self.is_async:
             return self.__acall__(request)
         decision = self.decide(request)
+        if isinstance(decision, Exchange):
+            try:
+                outcome = SyncRunner(self.clients, self.store).run(decision.flow)
+            except Exception:
+                log.exception("dingmw: internal error during a login exchange")
+                outcome = INTERNAL_ERROR
+            decision = outcome if isinstance(outcome, Forward) else Respond(outcome)
         if isinstance(decision, Respond) and self.django_login_passes(request):
             decision = Forward(None)
         if isinstance(decision, Forward):
             self.forward(request, decision.identity)
             self.log_in(request, decision.identity)
             return self.get_response(request)
-        if isinstance(decision, Exchange):
-            try:
-                answer = SyncRunner(self.clients, self.store).run(decision.flow)
-            except Exception:
-                log.exception("dingmw: internal error during a login exchange")
-                answer = INTERNAL_ERROR
-        else:
-            answer = decision.response
-        self.after_own_route(request)
-        return to_django(answer, head=request.method == "HEAD")
+        self.after_own_route(request, decision.response)
+        return to_django(decision.response, head=request.method == "HEAD")
 
     # Async (ASGI) -----------------------------------------------------------------------
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         decision = self.decide(request)
+        if isinstance(decision, Exchange):
+            outcome = await self.effects.run(decision.flow)
+            decision = outcome if isinstance(outcome, Forward) else Respond(outcome)
         if isinstance(decision, Respond) and await sync_to_async(self.django_login_passes)(request):
             decision = Forward(None)
         if isinstance(decision, Forward):
@@ -92,12 +97,8 @@ class DingTalkMiddleware:
             await sync_to_async(self.log_in)(request, decision.identity)
             response: Awaitable[HttpResponseBase] = self.get_response(request)
             return await response
-        if isinstance(decision, Exchange):
-            answer = await self.effects.run(decision.flow)
-        else:
-            answer = decision.response
-        await sync_to_async(self.after_own_route)(request)
-        return to_django(answer, head=request.method == "HEAD")
+        await sync_to_async(self.after_own_route)(request, decision.response)
+        return to_django(decision.response, head=request.method == "HEAD")
 
     # Shared -----------------------------------------------------------------------------
 
@@ -127,8 +128,9 @@ class DingTalkMiddleware:
             return False
         return bool(request.user.is_authenticated)
 
-    @staticmethod
-    def forward(request: HttpRequest, identity: Identity | None) -> None:
+    def forward(self, request: HttpRequest, identity: Identity | None) -> None:
+        if self.identity_headers.environ_spoofed(request.META):
+            self.identity_headers.strip_environ(request.META)  # X-DingTalk-* from the client
         request.META[IDENTITY_KEY] = identity
         scope = getattr(request, "scope", None)  # ASGI: get_identity(request) reads the scope
         if isinstance(scope, dict):
@@ -156,10 +158,13 @@ class DingTalkMiddleware:
         auth.login(request, user, backend=BACKEND)
         request.session[SESSION_KEY] = identity.unionid
 
-    def after_own_route(self, request: HttpRequest) -> None:
-        """`/dingtalk/logout` ends the Django login too, whichever way it was made."""
-        own = own_route(request.path_info, self.core.prefix)
-        if own is not None and own[0] is Route.LOGOUT and hasattr(request, "session"):
+    def after_own_route(self, request: HttpRequest, answer: WebResponse) -> None:
+        """An answer that ends the DingTalk session (logout) ends the Django login too,
+        whichever way it was made."""
+        ended = f"{self.core.sessions.cookie_name}=;"
+        if hasattr(request, "session") and any(
+            name == "set-cookie" and value.startswith(ended) for name, value in answer.headers
+        ):
             auth.logout(request)
 
 

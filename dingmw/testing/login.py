@@ -75,10 +75,11 @@ def login_as(target: Any, person: FakeUser | Identity) -> SessionCookie:
 def _core_of(target: Any) -> Core:
     from ..asgi import ASGIMiddleware
     from ..rendering import render
+    from ..session_cache import VerifiedSessions
     from ..wsgi import WSGIMiddleware
 
     if isinstance(target, Settings):
-        return Core(target, render=render)
+        return Core(target, render=render, cache=VerifiedSessions())
     found = _middleware_in(target, (ASGIMiddleware, WSGIMiddleware))
     if found is not None:
         core: Core = found.core
@@ -86,7 +87,7 @@ def _core_of(target: Any) -> Core:
     if isinstance(getattr(target, "cookies", None), http.cookies.SimpleCookie):
         from ..django.conf import dingmw_settings  # a Django test client
 
-        return Core(dingmw_settings(), render=render)
+        return Core(dingmw_settings(), render=render, cache=VerifiedSessions())
     raise TypeError(
         f"login_as() cannot find dingmw in front of {type(target).__name__}: pass the "
         "Settings, the middleware, or a test client of an app that dingmw wraps"
