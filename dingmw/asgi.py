@@ -10,7 +10,9 @@ accepted.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, TypeVar
@@ -24,6 +26,7 @@ from .core.effects import Flow
 from .core.flow import Core
 from .core.http import INTERNAL_ERROR, WebRequest, WebResponse
 from .core.outcome import Exchange, Forward, Respond
+from .errors import ConfigError
 from .identity import IDENTITY_KEY
 from .rendering import render
 from .session_cache import VerifiedSessions
@@ -98,7 +101,22 @@ class ASGIMiddleware:
     `settings=None` reads `DINGMW_*` from the environment. For tests and
     custom networking pass `transport=` (an `httpx.AsyncBaseTransport`, such
     as `dingmw.testing.FakeDingTalk().transport()`) or a ready `client=`.
+
+    A wrapped app's own `root_path` (`FastAPI(root_path="/app")`) is honoured
+    when the server gives none, and a Starlette/FastAPI app finds this
+    middleware as `app.state.dingmw` (for `dingmw.fastapi`). Built by
+    Starlette's `add_middleware` (inside the server's lifespan, where uvicorn
+    would hide the exception), a configuration error fails the start-up
+    with its message instead.
     """
+
+    def __new__(cls, app: ASGIApp, settings: Settings | None = None, **kwargs: Any) -> Any:
+        if settings is None and _built_by_starlette():
+            try:
+                Settings.from_env()
+            except ConfigError as exc:
+                return Misconfigured(exc)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -115,9 +133,17 @@ class ASGIMiddleware:
         self.core = Core(self.settings, render=render, clock=clock, cache=VerifiedSessions())
         self.effects = AsyncEffects(self.settings, transport=transport, client=client, store=store)
         self.identity_headers = IdentityHeaders(self.settings.strip_headers)
+        root_path = getattr(app, "root_path", "")
+        self.root_path: str = root_path if isinstance(root_path, str) else ""
+        state = getattr(app, "state", None)
+        if state is not None:
+            with contextlib.suppress(AttributeError, TypeError):
+                state.dingmw = self
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
+        if self.root_path and not scope.get("root_path"):
+            scope["root_path"] = self.root_path
         if kind != "http" and kind != "websocket":
             if kind == "lifespan":
                 send = self.effects.closing_on_shutdown(send)
@@ -158,6 +184,41 @@ class ASGIMiddleware:
 
     async def exchange(self, flow: Flow[WebResponse | Forward]) -> WebResponse | Forward:
         return await self.effects.run(flow)
+
+
+def _built_by_starlette() -> bool:
+    """Whether Starlette's middleware stack (`add_middleware`) is building this middleware."""
+    frame = sys._getframe(2)  # __new__ <- Starlette's build_middleware_stack
+    module = str(frame.f_globals.get("__name__", ""))
+    return frame.f_code.co_name == "build_middleware_stack" and module.startswith(
+        ("starlette.", "fastapi.")
+    )
+
+
+class Misconfigured:
+    """Stands in for an `ASGIMiddleware` whose settings are wrong, built by `add_middleware`.
+
+    The lifespan start-up fails with the configuration error (uvicorn prints it and
+    exits); a request meanwhile gets a plain 500 and the error is logged.
+    """
+
+    def __init__(self, error: ConfigError) -> None:
+        self.error = error
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = f"dingmw: configuration error: {self.error}"
+        if scope["type"] == "lifespan":
+            event = await receive()
+            if event["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.failed", "message": message})
+            else:
+                await send({"type": "lifespan.shutdown.complete"})
+            return
+        log.error("%s", message)
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1011})
+            return
+        await send_response(INTERNAL_ERROR, send)
 
 
 class AsyncEffects:

@@ -45,7 +45,14 @@ from . import health
 from .effects import Flow
 from .http import Headers, WebRequest, WebResponse
 from .outcome import Decision, Exchange, Forward, Respond
-from .redirects import external_base, forwarded_prefix, is_https, safe_next, same_origin
+from .redirects import (
+    external_base,
+    forwarded_prefix,
+    is_https,
+    safe_next,
+    same_origin,
+    same_origin_path,
+)
 from .responses import (
     NO_STORE,
     choose_language,
@@ -184,8 +191,8 @@ class Core:
         identity = self.sessions.cached(cookie_header)
         if identity is not None:
             return Forward(identity)
-        if self.public.match(path):
-            return FORWARD_ANONYMOUS
+        if self.public.match(path) and not self.sessions.has_cookie(cookie_header):
+            return FORWARD_ANONYMOUS  # a session not cached yet is opened by `decide`
         return None
 
     def behind_proxy(self, req: WebRequest) -> WebRequest:
@@ -364,7 +371,7 @@ class Core:
 
     def _login(self, req: WebRequest) -> Decision:
         query = req.query()
-        next_path = safe_next(query.get("next")) or "/"
+        next_path = safe_next(same_origin_path(query.get("next"), req, self.settings)) or "/"
         if query.get("switch"):
             return Respond(self.start_login(req, next_path))
         return self.with_session(

@@ -56,6 +56,22 @@ def safe_next(raw: str | None) -> str | None:
     return iri_to_uri(raw)
 
 
+def same_origin_path(raw: str | None, req: WebRequest, settings: Settings) -> str | None:
+    """An absolute `next` on this site's own origin as its path and query; else `raw` as is.
+
+    Starlette's `@requires(..., redirect=...)` sends the page as a full URL
+    (`?next=http://host/page`); one on another origin stays absolute, so
+    `safe_next` refuses it.
+    """
+    if not raw or not raw.lower().startswith(("http://", "https://")):
+        return raw
+    parts = urlsplit(raw)
+    own = urlsplit(external_base(req, settings))
+    if (parts.scheme.lower(), parts.netloc.lower()) != (own.scheme, own.netloc.lower()):
+        return raw
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
 def _first(value: str) -> str:
     return value.split(",", 1)[0].strip()
 

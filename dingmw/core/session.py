@@ -133,6 +133,10 @@ class Sessions:
             return None
         return entry.session.identity
 
+    def has_cookie(self, cookie_header: str) -> bool:
+        """Whether the request carries a session cookie at all (verified or not)."""
+        return bool(cookie_value(cookie_header, self._name))
+
     def lookup(self, cookie_header: str) -> tuple[str, Entry] | None:
         """The request's session (cookie value and cache entry), opening it when not cached.
 

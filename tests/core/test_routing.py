@@ -21,6 +21,7 @@ from .helpers import (
     page_context,
     responded,
     set_cookies,
+    settled,
     settled_response,
     web_request,
 )
@@ -373,3 +374,15 @@ def test_pages_follow_accept_language(accept_language: str, lang: str) -> None:
         core.decide(web_request("/dingtalk/login", headers={"accept-language": accept_language}))
     )
     assert page(response)["lang"] == lang
+
+
+def test_a_public_path_gets_the_identity_of_a_session_not_cached_yet() -> None:
+    cookie = session_cookie(make_core())  # issued by another instance: not in this one's cache
+    core = make_core(public_paths=("/health",))
+    name = core.settings.cookie_name
+    assert core.quick("/health", f"{name}={cookie}") is None  # not answered from the cache
+    assert core.quick("/health", "other=1") == Forward(None)
+    result = settled(core.decide(web_request("/health", cookies={name: cookie})))
+    assert isinstance(result, Forward)
+    assert result.identity is not None
+    assert result.identity.unionid == ZHANGSAN.unionid
