@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal
@@ -258,6 +259,32 @@ def _audience(value: str | None) -> str | None:
     return None
 
 
+def _site_name(name: str | None) -> str | None:
+    if name is not None and len(name) > 80:
+        return "must be at most 80 characters"
+    return None
+
+
+def _logo_url(url: str | None) -> str | None:
+    if url is None:
+        return None
+    if url.startswith("/") and not url.startswith("//"):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return "must be an absolute http(s) URL or a path starting with '/'"
+    return None
+
+
+def _directory(path: str | None) -> str | None:
+    if path is not None and not os.path.isdir(path):
+        return "must be an existing directory"
+    return None
+
+
 def _cookie_name(name: str) -> str | None:
     if not _COOKIE_NAME_RE.match(name):
         return "may use only letters, digits, '_' and '-'"
@@ -267,6 +294,7 @@ def _cookie_name(name: str) -> str | None:
 CREDENTIALS = "Credentials"
 FLOW = "Flow"
 ROUTES = "Routes and public paths"
+PAGES = "Pages"
 SESSION = "Session and cookies"
 ALLOW = "Allow-lists"
 PUBLIC_URL = "Public URL and proxies"
@@ -376,6 +404,35 @@ class Settings:
         default=(),
         rule=_absolute_patterns,
         help="Paths that need no login, each starting with `/` (see the patterns below)",
+    )
+    site_name: str | None = setting(
+        env="DINGMW_SITE_NAME",
+        group=PAGES,
+        default=None,
+        default_doc="none",
+        rule=_site_name,
+        help="The site's name, shown on the login, logout and error pages (in the title and "
+        "above the QR code), e.g. `报销系统` or `Expenses`; at most 80 characters",
+    )
+    site_logo_url: str | None = setting(
+        env="DINGMW_SITE_LOGO_URL",
+        group=PAGES,
+        default=None,
+        default_doc="none",
+        rule=_logo_url,
+        help="A logo shown above the site's name on those pages: an absolute http(s) URL, or a "
+        "path on this site (`/static/logo.png`, which must then be in `DINGMW_PUBLIC_PATHS`: "
+        "the login page is seen before the login)",
+    )
+    templates_dir: str | None = setting(
+        env="DINGMW_TEMPLATES_DIR",
+        group=PAGES,
+        default=None,
+        default_doc="none",
+        rule=_directory,
+        help="A directory of Jinja2 templates that replace dingmw's own (`base.html`, "
+        "`login.html`, `error.html`, `logout.html`), looked up first; dingmw's stay reachable as "
+        "`dingmw/<name>` for `{% extends %}` (docs/customising.md lists the blocks)",
     )
     session_max_age: int = setting(
         env="DINGMW_SESSION_MAX_AGE",

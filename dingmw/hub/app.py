@@ -19,6 +19,7 @@ from ..config import Settings
 from ..core.http import INTERNAL_ERROR
 from ..core.outcome import Exchange, Forward, Respond
 from ..errors import BadRequestError
+from ..rendering import renderer
 from ..session_cache import VerifiedSessions
 from ..stores import AsyncStore
 from .core import MAX_BODY, HubCore, HubDecision
@@ -39,7 +40,8 @@ class Hub:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
-        self.core = HubCore(settings, clock=clock, cache=VerifiedSessions())
+        render = renderer(settings.templates_dir)  # DINGMW_TEMPLATES_DIR, as for a site
+        self.core = HubCore(settings, clock=clock, cache=VerifiedSessions(), render=render)
         self.effects = AsyncEffects(settings, transport=transport, client=client, store=store)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
