@@ -82,6 +82,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "again on every site that uses it.",
         "hub_logout_button": "Log out",
         "hub_logged_out": "You are logged out of the DingTalk login service.",
+        "hub_logout_continue": "Continue",
         "unknown_client": "The site that sent you here is not registered at this login service.",
         "redirect_not_registered": "The site that sent you here asked to be answered at an "
         "address that is not registered for it.",
@@ -142,6 +143,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "退出后，所有使用该服务的网站都需要重新登录。",
         "hub_logout_button": "退出登录",
         "hub_logged_out": "您已退出钉钉登录服务。",
+        "hub_logout_continue": "继续",
         "unknown_client": "将您转到这里的网站未在本登录服务注册。",
         "redirect_not_registered": "将您转到这里的网站要求跳转到一个未为其注册的地址。",
     },

@@ -576,6 +576,42 @@ def test_site_logs_in_through_the_hub(
     assert site.get(back, headers=HTML).status_code == 400
 
 
+def test_hub_logout_logs_the_person_out_of_the_sites_sharing_its_store(
+    adapter: str, fake: FakeDingTalk, clock: Clock
+) -> None:
+    """A site with DINGMW_FLOW=hub honours the revocations the hub at its DINGMW_HUB_URL
+    writes: logging out of the hub ends the person's sessions there too."""
+    store = MemoryStore(timer=clock)
+    hub = create_app(
+        make_settings("oauth2"),
+        HubSettings(clients=CLIENTS),
+        transport=fake.transport(),
+        store=store.aio(),
+        clock=clock,
+    )
+    with TestClient(hub, base_url=HUB, follow_redirects=False) as hub_browser:
+        if adapter == "asgi":
+            to_hub: dict[str, Any] = {
+                "client": httpx.AsyncClient(transport=httpx.ASGITransport(hub)),
+                "store": store.aio(),
+            }
+        else:
+            to_hub = {"client": hub_browser, "store": store}
+        site: httpx.Client = build_client(
+            adapter, site_settings(session_recheck=0), fake, clock=clock, **to_hub
+        )
+        site.base_url = httpx.URL(SITE_A)
+        login = site.get("/dingtalk/login", headers=HTML)
+        state = parse_qs(urlsplit(login.headers["location"]).query)["state"][0]
+        back = authorize(hub_browser, fake, ZHANGSAN.unionid, state=state)
+        assert site.get(back, headers=HTML).status_code == 302
+        assert site.get("/dingtalk/me").status_code == 200
+        clock.now += 1
+        logout = hub_browser.post("/dingtalk/logout", headers={"sec-fetch-site": "same-origin"})
+        assert logout.status_code == 200
+        assert site.get("/dingtalk/me").status_code == 401
+
+
 def test_site_shows_a_502_when_the_hub_refuses(
     adapter: str, hub: Hub, hub_browser: TestClient, fake: FakeDingTalk
 ) -> None:

@@ -446,6 +446,7 @@ class HubCore:
             "action": self.core.own_url(req, "logout"),
             "fields": {k: params[k] for k in kept if params.get(k)},
             "done": False,
+            "target": None,
         }
         return self.core.page(req, "hub_logout.html", context)
 
@@ -471,11 +472,12 @@ class HubCore:
             except LoginError as exc:
                 return self.core.error(req, exc, headers=(clear,))
             log.info("dingmw hub: logout unionid=%s", identity.unionid)
-        if target:
+        if target and not (req.method == "POST" and target.startswith(("http:", "https:"))):
             return WebResponse(status=302, headers=(("location", target), NO_STORE, clear))
-        return self.core.page(
-            req, "hub_logout.html", {"action": "", "fields": {}, "done": True}, headers=(clear,)
-        )
+        # After a form on the hub's own page, the browser would refuse a redirect to another
+        # site (its `form-action 'self'`): the page links there, and goes there by itself.
+        context = {"action": "", "fields": {}, "done": True, "target": target}
+        return self.core.page(req, "hub_logout.html", context, headers=(clear,))
 
 
 def _set_cookie_value(headers: Headers, name: str) -> str | None:
