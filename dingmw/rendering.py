@@ -77,6 +77,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "cancel": "Cancel",
         "cross_site_logout": "This logout request did not come from this site, so you are "
         "still logged in. Use the site's own logout button.",
+        "hub_logout_title": "Log out",
+        "hub_logout_confirm": "Log out of the DingTalk login service? You will have to log in "
+        "again on every site that uses it.",
+        "hub_logout_button": "Log out",
+        "hub_logged_out": "You are logged out of the DingTalk login service.",
+        "hub_logout_continue": "Continue",
+        "unknown_client": "The site that sent you here is not registered at this login service.",
+        "redirect_not_registered": "The site that sent you here asked to be answered at an "
+        "address that is not registered for it.",
     },
     "zh": {
         "lang": "zh-CN",
@@ -129,6 +138,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "cancel": "取消",
         "cross_site_logout": "此退出请求并非来自本网站，因此您仍处于登录状态。"
         "请使用本网站自己的退出按钮。",
+        "hub_logout_title": "退出登录",
+        "hub_logout_confirm": "确定退出钉钉登录服务吗？"
+        "退出后，所有使用该服务的网站都需要重新登录。",
+        "hub_logout_button": "退出登录",
+        "hub_logged_out": "您已退出钉钉登录服务。",
+        "hub_logout_continue": "继续",
+        "unknown_client": "将您转到这里的网站未在本登录服务注册。",
+        "redirect_not_registered": "将您转到这里的网站要求跳转到一个未为其注册的地址。",
     },
 }
 
