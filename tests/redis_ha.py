@@ -16,7 +16,9 @@ slept on: every step waits for the condition it needs, with a deadline.
 
 from __future__ import annotations
 
+import random
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -199,6 +201,27 @@ class SentinelSetup:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def cluster_ports(n: int) -> list[int]:
+    """`n` free ports a cluster node can use: at most 55535, with the bus port (+10000) free."""
+    ports: list[int] = []
+    candidates = random.Random().sample(range(20000, 55535), 2000)  # noqa: S311  # ports
+    for port in candidates:
+        if _free(port) and _free(port + 10000):
+            ports.append(port)
+            if len(ports) == n:
+                return ports
+    raise RedisServerError("no free ports for a cluster")
+
+
+def _free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
 
 
 class ClusterSetup:

@@ -35,6 +35,7 @@ running loop, created on first use, and closes it while that loop shuts down
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import threading
 import weakref
@@ -42,6 +43,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TypeVar
 
 import redis.asyncio
+import redis.asyncio.cluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException, RedisError
 
@@ -210,6 +212,13 @@ async def _close_with_loop(close: AsyncCloser) -> AsyncGenerator[None, None]:
         await close()
 
 
+@dataclasses.dataclass(slots=True)
+class _LoopClient:
+    client: AsyncClient
+    closer: AsyncGenerator[None, None]
+    ready: asyncio.Event  # set once the client may be used (a Cluster's slot map is read)
+
+
 class AsyncRedisStore:
     """An asynchronous store in Redis: one redis-py asyncio client per running event loop."""
 
@@ -227,9 +236,7 @@ class AsyncRedisStore:
         if self.url.parsed.kind == "single":  # let redis-py read the URL's options now
             self.url.build(lambda: redis.asyncio.ConnectionPool.from_url(url))
         self._lock = threading.Lock()
-        self._clients: dict[
-            asyncio.AbstractEventLoop, tuple[AsyncClient, AsyncGenerator[None, None]]
-        ] = {}
+        self._clients: dict[asyncio.AbstractEventLoop, _LoopClient] = {}
 
     def _open(self) -> tuple[AsyncClient, AsyncCloser]:
         connect_timeout, read_timeout = self._timeouts
@@ -245,16 +252,29 @@ class AsyncRedisStore:
         loop = asyncio.get_running_loop()
         with self._lock:
             entry = self._clients.get(loop)
-            if entry is not None:
-                return entry[0]
-            # Forget the clients of loops that have closed (theirs were closed by the hook).
-            for old in [old for old in self._clients if old.is_closed()]:
-                del self._clients[old]
-            client, close = self._open()
-            closer = _close_with_loop(close)
-            self._clients[loop] = (client, closer)
-        await anext(closer)  # registers the generator with this loop's shutdown hook
-        return client
+            if entry is None:
+                # Forget the clients of loops that have closed (theirs were closed by the hook).
+                for old in [old for old in self._clients if old.is_closed()]:
+                    del self._clients[old]
+                client, close = self._open()
+                entry = _LoopClient(client, _close_with_loop(close), asyncio.Event())
+                self._clients[loop] = entry
+                first = True
+            else:
+                first = False
+        if first:
+            try:
+                await anext(entry.closer)  # registers the generator with the loop's shutdown hook
+                if isinstance(entry.client, redis.asyncio.cluster.RedisCluster):
+                    # Read the slot map once, before any command: redis-py's asyncio Cluster
+                    # client, first used by many tasks at once, has them refresh it together
+                    # and break each other's new connections.
+                    await entry.client.initialize()
+            finally:
+                entry.ready.set()
+        else:
+            await entry.ready.wait()
+        return entry.client
 
     async def _call(self, command: str, run: Callable[[AsyncClient], Awaitable[T]]) -> T:
         try:
@@ -294,4 +314,4 @@ class AsyncRedisStore:
         with self._lock:
             entry = self._clients.pop(loop, None)
         if entry is not None:
-            await entry[1].aclose()
+            await entry.closer.aclose()
