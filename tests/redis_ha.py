@@ -238,7 +238,8 @@ class ClusterSetup:
             *auth,
         ]  # fmt: skip
         self.servers = [
-            RedisServer(password=password, extra_args=options) for _ in range(masters * 2)
+            RedisServer(port=port, password=password, extra_args=options)
+            for port in cluster_ports(masters * 2)
         ]
 
     @property
@@ -252,7 +253,14 @@ class ClusterSetup:
 
     def start(self) -> None:
         for server in self.servers:
-            server.start()
+            for attempt in range(3):  # a port found free may be taken before redis binds it
+                try:
+                    server.start()
+                    break
+                except RedisServerError:
+                    if attempt == 2:
+                        raise
+                    server.port = cluster_ports(1)[0]
         command = [
             _find("redis-cli"),
             "--cluster", "create",
