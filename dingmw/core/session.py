@@ -161,7 +161,10 @@ class Sessions:
         if start and header.find('"', 0, start) >= 0:
             return None
         end = header.find(";", after)
-        return header[after + 1 : end] if end >= 0 else header[after + 1 :]
+        value = header[after + 1 : end] if end >= 0 else header[after + 1 :]
+        if '"' in value or " " in value or "\t" in value:
+            return None
+        return value
 
     def lookup(self, cookie_header: str) -> tuple[str, Entry] | None:
         """The request's session (cookie value and cache entry), opening it when not cached.
