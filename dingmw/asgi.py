@@ -1,7 +1,8 @@
 """`ASGIMiddleware`: the core under any ASGI app (Starlette, FastAPI, Django ASGI, ...).
 
 A thin translator: scope → `WebRequest`, the core's decision → the wrapped
-app (with the identity in the scope) or a response. The lifespan passes
+app (with the identity in the scope, and without any client-sent identity
+header: `dingmw.spoofing`) or a response. The lifespan passes
 through to the app (its shutdown also closes dingmw's pooled HTTP client); a
 websocket to a protected path without a session is refused before it is
 accepted.
@@ -9,10 +10,12 @@ accepted.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -23,9 +26,15 @@ from .core.effects import Flow
 from .core.flow import Core
 from .core.http import INTERNAL_ERROR, WebRequest, WebResponse
 from .core.outcome import Exchange, Forward, Respond
-from .identity import ANONYMOUS_AUTH, ANONYMOUS_USER, AUTHENTICATED, IDENTITY_KEY, DingTalkUser
+from .errors import ConfigError
+from .identity import IDENTITY_KEY
 from .rendering import render
+from .session_cache import VerifiedSessions
+from .spoofing import IdentityHeaders
+from .starlette_user import ANONYMOUS_AUTH, ANONYMOUS_USER, AUTHENTICATED, DingTalkUser
 from .stores import AsyncStore, open_stores
+
+T = TypeVar("T")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -92,7 +101,22 @@ class ASGIMiddleware:
     `settings=None` reads `DINGMW_*` from the environment. For tests and
     custom networking pass `transport=` (an `httpx.AsyncBaseTransport`, such
     as `dingmw.testing.FakeDingTalk().transport()`) or a ready `client=`.
+
+    A wrapped app's own `root_path` (`FastAPI(root_path="/app")`) is honoured
+    when the server gives none, and a Starlette/FastAPI app finds this
+    middleware as `app.state.dingmw` (for `dingmw.fastapi`). Built by
+    Starlette's `add_middleware` (inside the server's lifespan, where uvicorn
+    would hide the exception), a configuration error fails the start-up
+    with its message instead.
     """
+
+    def __new__(cls, app: ASGIApp, settings: Settings | None = None, **kwargs: Any) -> Any:
+        if settings is None and _built_by_starlette():
+            try:
+                Settings.from_env()
+            except ConfigError as exc:
+                return Misconfigured(exc)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -106,24 +130,39 @@ class ASGIMiddleware:
     ) -> None:
         self.app = app
         self.settings = settings if settings is not None else Settings.from_env()
-        self.core = Core(self.settings, render=render, clock=clock)
+        self.core = Core(self.settings, render=render, clock=clock, cache=VerifiedSessions())
         self.effects = AsyncEffects(self.settings, transport=transport, client=client, store=store)
+        self.identity_headers = IdentityHeaders(self.settings.strip_headers)
+        root_path = getattr(app, "root_path", "")
+        self.root_path: str = root_path if isinstance(root_path, str) else ""
+        state = getattr(app, "state", None)
+        if state is not None:
+            with contextlib.suppress(AttributeError, TypeError):
+                state.dingmw = self
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
+        if self.root_path and not scope.get("root_path"):
+            scope["root_path"] = self.root_path
         if kind != "http" and kind != "websocket":
             if kind == "lifespan":
                 send = self.effects.closing_on_shutdown(send)
             await self.app(scope, receive, send)
             return
+        cookie, spoofed = self.identity_headers.scan(scope["headers"])
         try:
-            decision = self.core.quick(route_path(scope), cookie_header(scope)) or self.core.decide(
+            decision = self.core.quick(route_path(scope), cookie) or self.core.decide(
                 request_from_scope(scope)
             )
         except Exception:
             log.exception("dingmw: internal error while deciding a request")
             decision = Respond(INTERNAL_ERROR)
+        if isinstance(decision, Exchange):
+            outcome = await self.exchange(decision.flow)
+            decision = outcome if isinstance(outcome, Forward) else Respond(outcome)
         if isinstance(decision, Forward):
+            if spoofed:
+                self.identity_headers.strip_scope(scope)
             identity = decision.identity
             scope[IDENTITY_KEY] = identity
             if identity is None:
@@ -137,18 +176,49 @@ class ASGIMiddleware:
         if kind == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
-        if isinstance(decision, Exchange):
-            response = await self.exchange(decision.flow)
-        else:
-            response = decision.response
-        await send_response(response, send, head=scope.get("method") == "HEAD")
+        await send_response(decision.response, send, head=scope.get("method") == "HEAD")
 
     @property
     def store(self) -> AsyncStore:
         return self.effects.store
 
-    async def exchange(self, flow: Flow[WebResponse]) -> WebResponse:
+    async def exchange(self, flow: Flow[WebResponse | Forward]) -> WebResponse | Forward:
         return await self.effects.run(flow)
+
+
+def _built_by_starlette() -> bool:
+    """Whether Starlette's middleware stack (`add_middleware`) is building this middleware."""
+    frame = sys._getframe(2)  # __new__ <- Starlette's build_middleware_stack
+    module = str(frame.f_globals.get("__name__", ""))
+    return frame.f_code.co_name == "build_middleware_stack" and module.startswith(
+        ("starlette.", "fastapi.")
+    )
+
+
+class Misconfigured:
+    """Stands in for an `ASGIMiddleware` whose settings are wrong, built by `add_middleware`.
+
+    The lifespan start-up fails with the configuration error (uvicorn prints it and
+    exits); a request meanwhile gets a plain 500 and the error is logged.
+    """
+
+    def __init__(self, error: ConfigError) -> None:
+        self.error = error
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = f"dingmw: configuration error: {self.error}"
+        if scope["type"] == "lifespan":
+            event = await receive()
+            if event["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.failed", "message": message})
+            else:
+                await send({"type": "lifespan.shutdown.complete"})
+            return
+        log.error("%s", message)
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1011})
+            return
+        await send_response(INTERNAL_ERROR, send)
 
 
 class AsyncEffects:
@@ -168,7 +238,7 @@ class AsyncEffects:
             timeout=settings.http_timeout, transport=transport, client=client
         )
 
-    async def run(self, flow: Flow[WebResponse]) -> WebResponse:
+    async def run(self, flow: Flow[T]) -> T | WebResponse:
         """Run `flow`; a bug in dingmw becomes a logged plain 500, never a traceback page."""
         try:
             return await AsyncRunner(self.clients, self.store).run(flow)

@@ -1,35 +1,64 @@
-"""`dingmw check`: what is wrong in the environment, and (with `--live`) proof of the credentials.
+"""`dingmw check`: what is wrong in the environment, what a production site should change
+(`--deploy`), and (with `--live`) proof of the credentials and of the store.
 
-The live check is a flow like any other: it yields the token requests and a
-driver performs them, so it exercises the same code a login does.
+Every problem is reported in one run. The live probes are flows like any other:
+they yield their requests (and the store's PING) and a driver performs them, so
+they exercise the same code a login does. What each flow and option proves is
+declared with it (`providers.registry`).
+
+Exit codes (`Report.exit_code`):
+
+    0  no error (warnings may have been printed)
+    1  the configuration has errors (with --strict: or --deploy warnings)
+    2  the command line is wrong (argparse), or a command's requirement is missing
+    3  the configuration is valid, but a --live probe failed (DingTalk, the hub or the store)
 """
 
 from __future__ import annotations
 
-import base64
+import dataclasses
+import math
 import os
-from collections.abc import Mapping
+import string
+from collections.abc import Callable, Iterator, Mapping
+from urllib.parse import urlsplit
 
 from . import declare
-from .config import Settings
-from .core.effects import Flow, http
-from .errors import UpstreamError
-from .providers.calls import api, as_str, build, oapi
+from .config import MIN_SECRET_KEY_LENGTH, Settings
+from .core.effects import Flow, store_ping
+from .core.health import READY_TIMEOUT
+from .errors import ConfigError, LoginError
+from .stores import Store
 
-APP_TOKEN_CALL = "oauth2/accessToken"  # noqa: S105  # a call name, not a secret
-SNS_GETTOKEN_CALL = "sns/gettoken"
-CORP_GETTOKEN_CALL = "gettoken"
+OK, ERRORS, USAGE, LIVE_FAILED = 0, 1, 2, 3
+
+
+@dataclasses.dataclass
+class Report:
+    """What one `dingmw check` found; `lines` go to stdout, the others to stderr."""
+
+    lines: list[str] = dataclasses.field(default_factory=list)
+    errors: list[str] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    live_failures: list[str] = dataclasses.field(default_factory=list)
+
+    def exit_code(self, *, strict: bool = False) -> int:
+        if self.errors or (strict and self.warnings):
+            return ERRORS
+        if self.live_failures:
+            return LIVE_FAILED
+        return OK
 
 
 def describe(settings: Settings, environ: Mapping[str, str] | None = None) -> list[str]:
     """The settings as `dingmw check` prints them: each variable that is set (or differs from
     its default), then what follows from them. A secret shows only its length."""
+    from .providers.registry import describe as what_follows
+
     rows = declare.shown(settings, environ)
     width = max((len(name) for name, _ in rows), default=0)
     lines = [f"{name.ljust(width)}  {value}" for name, value in rows]
-    if settings.flow != "hub":
-        lines.append(f"QR widget script: {settings.widget_script_url}")
-    return lines
+    return lines + what_follows(settings)
 
 
 def problems(environ: Mapping[str, str] | None = None) -> tuple[Settings | None, list[str]]:
@@ -40,78 +69,135 @@ def problems(environ: Mapping[str, str] | None = None) -> tuple[Settings | None,
     return settings, found + declare.unknown_variables(env)
 
 
-def _token_ok(call: str, token: str | None) -> str:
-    if not token:
-        raise UpstreamError(call, "the reply has no token")
-    return f"{call}: credentials accepted"
+def open_store(settings: Settings) -> tuple[Store | None, str | None]:
+    """The store the middleware would open (a sync one), or the problem that stops it."""
+    from .stores import open_stores
 
-
-def hub_credentials(settings: Settings) -> Flow[str]:
-    """Prove the site's client id and secret at the hub: a made-up code must be refused
-    as `invalid_grant` (the client was accepted), not as `invalid_client`."""
-    call = "hub/token"
-    basic = base64.b64encode(f"{settings.app_key}:{settings.app_secret}".encode()).decode()
-    request = build(
-        call,
-        "POST",
-        f"{settings.hub_url}/dingtalk/token",
-        timeout=settings.http_timeout,
-        headers={"authorization": f"Basic {basic}", "content-type": "text/plain"},
-        content=b"code=dingmw-check-not-a-code&state=",
-    )
-    response = yield from http(request)
     try:
-        error = response.json().get("error")
-    except ValueError:
-        error = None
-    if response.status_code == 400 and error == "invalid_grant":
-        return f"{call}: client {settings.app_key} accepted by the hub"
-    if response.status_code == 401:
-        raise UpstreamError(call, "the hub refused this client id or secret (invalid_client)")
-    raise UpstreamError(call, f"unexpected answer from the hub: HTTP {response.status_code}")
+        store, _ = open_stores(settings.store_url)
+    except ConfigError as exc:
+        return None, str(exc)
+    return store, None
+
+
+# --- --deploy ---------------------------------------------------------------------------------
+
+
+def key_strength(key: str) -> float:
+    """Bytes of randomness a key can hold at most, from its length and the alphabet it uses."""
+    chars = set(key)
+    if chars <= set(string.hexdigits):
+        alphabet = 16
+    elif chars <= set(string.ascii_letters + string.digits + "-_"):
+        alphabet = 64
+    else:
+        alphabet = 94
+    alphabet = min(alphabet, max(len(chars), 2) ** 2)  # a key of few distinct characters
+    return len(key) * math.log2(alphabet) / 8
+
+
+def deploy_warnings(settings: Settings, *, workers: int) -> Iterator[str]:
+    """What a production site should change, as Django's `check --deploy` does."""
+    s = settings
+    if s.base_url and urlsplit(s.base_url).scheme == "http":
+        yield (
+            "DINGMW_BASE_URL uses http: sessions and login codes travel in clear; serve the "
+            "site over https"
+        )
+    if not s.base_url and not s.trust_proxy:
+        yield (
+            "DINGMW_BASE_URL is not set: redirect_uri is built from each request's Host header; "
+            "set the public URL (or DINGMW_TRUST_PROXY=1 behind a proxy that sets X-Forwarded-*)"
+        )
+    if s.cookie_secure == "false":
+        yield (
+            "DINGMW_COOKIE_SECURE=false: the session cookie is sent over http too; use auto or true"
+        )
+    if s.store_url.startswith("memory://") and workers > 1:
+        yield (
+            f"DINGMW_STORE_URL=memory:// with {workers} workers: each process keeps its own "
+            "replay protection and app tokens; use Redis (redis://...) to share them"
+        )
+    for index, key in enumerate(s.secret_keys, start=1):
+        if key_strength(key) < MIN_SECRET_KEY_LENGTH:
+            yield (
+                f"DINGMW_SECRET_KEY: key {index} holds less than {MIN_SECRET_KEY_LENGTH} bytes of "
+                "randomness; generate one with: python -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))'"
+            )
+    if not (s.allowed_corp_ids or s.allowed_users or s.allowed_dept_ids):
+        yield (
+            "no allow-list: anyone who can log in to DingTalk and authorise the app gets in; set "
+            "DINGMW_ALLOWED_CORP_IDS, DINGMW_ALLOWED_USERS or DINGMW_ALLOWED_DEPT_IDS"
+        )
+    for client in s.hub_clients:
+        for url in client.redirect_urls:
+            if urlsplit(url).scheme == "http":
+                yield (
+                    f"DINGMW_HUB_CLIENTS: {client.client_id!r} has an http redirect URL; its "
+                    "codes travel in clear"
+                )
+                break
+
+
+# --- --live -----------------------------------------------------------------------------------
+
+
+def store_probe(settings: Settings) -> Flow[str]:
+    """`dingmw check --live`: the store answers a PING (as `/dingtalk/readyz` asks it)."""
+    yield from store_ping(READY_TIMEOUT)
+    return f"store: {declare.without_password(settings.store_url)} answers"
+
+
+def live_probes(settings: Settings) -> list[Callable[[Settings], Flow[str]]]:
+    from .providers.registry import probes
+
+    return [store_probe, *probes(settings)]
 
 
 def live_check(settings: Settings) -> Flow[list[str]]:
-    """Fetch the tokens the configured flow needs; each line says what was proven."""
-    s = settings
-    results: list[str] = []
-    if s.flow == "oauth2":
-        data = yield from api(
-            APP_TOKEN_CALL,
-            build(
-                APP_TOKEN_CALL,
-                "POST",
-                f"{s.api_url}/v1.0/oauth2/accessToken",
-                timeout=s.http_timeout,
-                json_body={"appKey": s.app_key, "appSecret": s.app_secret},
-            ),
-        )
-        results.append(_token_ok(APP_TOKEN_CALL, as_str(data.get("accessToken"))))
-    elif s.flow in ("sns", "bycode"):
-        data = yield from oapi(
-            SNS_GETTOKEN_CALL,
-            build(
-                SNS_GETTOKEN_CALL,
-                "GET",
-                f"{s.oapi_url}/sns/gettoken",
-                timeout=s.http_timeout,
-                params={"appid": s.app_key, "appsecret": s.app_secret},
-            ),
-        )
-        results.append(_token_ok(SNS_GETTOKEN_CALL, as_str(data.get("access_token"))))
-    elif s.flow == "hub":
-        results.append((yield from hub_credentials(s)))
-    if s.enrich == "detail" or s.corp_id:
-        key, secret = s.corp_credentials
-        data = yield from oapi(
-            CORP_GETTOKEN_CALL,
-            build(
-                CORP_GETTOKEN_CALL,
-                "GET",
-                f"{s.oapi_url}/gettoken",
-                timeout=s.http_timeout,
-                params={"appkey": key, "appsecret": secret},
-            ),
-        )
-        results.append(_token_ok(CORP_GETTOKEN_CALL, as_str(data.get("access_token"))))
+    """Every probe in turn (the first failure ends it); each line says what was proven."""
+    results = []
+    for probe in live_probes(settings):
+        results.append((yield from probe(settings)))
     return results
+
+
+def failure_line(exc: LoginError) -> str:
+    call = exc.params.get("call", "")
+    where = f" ({call})" if call else ""
+    return f"{exc.reason}{where}: {exc.detail}"
+
+
+def run(
+    environ: Mapping[str, str] | None = None,
+    *,
+    live: bool = False,
+    deploy: bool = False,
+    workers: int = 1,
+) -> Report:
+    """Everything `dingmw check` does, without printing."""
+    report = Report()
+    settings, report.errors = problems(environ)
+    if settings is None:
+        return report
+    store, problem = open_store(settings)
+    if problem:
+        report.errors.append(problem)
+    report.lines = describe(settings, environ)
+    if deploy:
+        report.warnings = list(deploy_warnings(settings, workers=workers))
+    if report.errors or not live or store is None:
+        return report
+    import httpx
+
+    from .core.drive import SyncRunner
+
+    with httpx.Client(timeout=settings.http_timeout) as client:
+        runner = SyncRunner(client, store)
+        for probe in live_probes(settings):  # each one, so every failure is reported
+            try:
+                report.lines.append(runner.run(probe(settings)))
+            except LoginError as exc:
+                report.live_failures.append(failure_line(exc))
+    return report

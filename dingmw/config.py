@@ -14,7 +14,7 @@ import dataclasses
 import json
 import re
 from collections.abc import Mapping
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from . import declare
@@ -34,11 +34,14 @@ from .declare import (
 )
 from .errors import ConfigError
 
+if TYPE_CHECKING:
+    from .providers.registry import LoginFlow
+
 Flow = Literal["oauth2", "sns", "bycode", "hub"]
 Enrich = Literal["none", "detail"]
 CookieSecure = Literal["auto", "true", "false"]
+LoginPage = Literal["dingtalk", "qr"]
 
-FLOWS: tuple[str, ...] = ("oauth2", "sns", "bycode", "hub")
 MIN_SECRET_KEY_LENGTH = 32
 MIN_CLIENT_SECRET_LENGTH = 16
 
@@ -49,9 +52,16 @@ DEFAULT_LOGIN_URL = "https://login.dingtalk.com"
 DDLOGIN_SCRIPT_URL = "https://g.alicdn.com/dingding/dinglogin/0.0.5/ddLogin.js"
 DTFRAME_SCRIPT_URL = "https://g.alicdn.com/dingding/h5-dingtalk-login/0.21.0/ddlogin.js"
 JSAPI_SCRIPT_URL = "https://g.alicdn.com/dingding/dingtalk-jsapi/3.0.25/dingtalk.open.js"
+# Subresource Integrity of the official scripts above, by URL: a page loads a script
+# listed here only if its bytes have this hash. DINGMW_LOGIN_SCRIPT_INTEGRITY and
+# DINGMW_JSAPI_SCRIPT_INTEGRITY pin the scripts a site chooses.
+PINNED_SCRIPT_INTEGRITY: dict[str, str] = {}
 
 _COOKIE_NAME_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 _CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
+_HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
+_SRI = r"sha(?:256|384|512)-[A-Za-z0-9+/]+={0,2}"
+_INTEGRITY_RE = re.compile(rf"^{_SRI}(?: {_SRI})*$")
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,6 +99,18 @@ class HubClient:
 
 
 # --- kinds particular to dingmw's settings ----------------------------------------------------
+
+
+def _flow_names() -> tuple[str, ...]:
+    from .providers.registry import names
+
+    return names()
+
+
+def _login_flow(name: str) -> LoginFlow:
+    from .providers.registry import login_flow
+
+    return login_flow(name)
 
 
 class PathPrefix(Kind[str]):
@@ -210,6 +232,39 @@ def _absolute_patterns(patterns: tuple[str, ...]) -> str | None:
     return None
 
 
+class SecondsOrZero(Seconds):
+    """A whole number of seconds, 0 allowed (meaning "every time")."""
+
+    describe = "a whole number of seconds, 0 or more"
+
+    def check(self, value: int) -> str | None:
+        if value < 0:
+            return "must be 0 or a positive number of seconds"
+        return None
+
+
+def _header_names(names: tuple[str, ...]) -> str | None:
+    for name in names:
+        if not _HEADER_NAME_RE.match(name):
+            return f": {name!r} is not a header name"
+    return None
+
+
+def _integrity(value: str | None) -> str | None:
+    if value is not None and not _INTEGRITY_RE.match(value):
+        return (
+            "must be Subresource Integrity hashes (sha256-, sha384- or sha512- followed by "
+            "base64), separated by spaces"
+        )
+    return None
+
+
+def _audience(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        return "must not be empty"
+    return None
+
+
 def _cookie_name(name: str) -> str | None:
     if not _COOKIE_NAME_RE.match(name):
         return "may use only letters, digits, '_' and '-'"
@@ -259,7 +314,7 @@ class Settings:
     flow: Flow = setting(
         env="DINGMW_FLOW",
         group=FLOW,
-        kind=Choice(*FLOWS),
+        kind=Choice(among=_flow_names),
         default="oauth2",
         help="The login flow: `oauth2` (DingTalk's current login, recommended), `sns` (legacy "
         "QR with persistent code), `bycode` (legacy QR with the signed "
@@ -274,6 +329,20 @@ class Settings:
         help="`none`, or `detail`: after the login, look up the person in your organisation "
         "(`gettoken` → `topapi/user/getbyunionid` → `topapi/v2/user/get`) to add `userid`, "
         "`name`, `email`, `mobile`, `title`, `job_number`, `dept_ids`, `avatar_url`",
+    )
+    login_page: LoginPage | None = setting(
+        env="DINGMW_LOGIN_PAGE",
+        group=FLOW,
+        kind=Choice("dingtalk", "qr"),
+        default=None,
+        default_doc="`qr` (the hub: `dingtalk`)",
+        help="Which login page a person sees: `qr`, dingmw's own page with DingTalk's embedded "
+        "QR code; or `dingtalk`, a `302` straight to DingTalk's own login page (`oauth2`: "
+        "`{DINGMW_LOGIN_URL}/oauth2/auth`; `sns`, `bycode`: `{DINGMW_OAPI_URL}/connect/qrconnect`"
+        "), where people can also sign in without scanning, and which works for clients that run "
+        "no JavaScript. Inside the DingTalk client (with `DINGMW_CORP_ID`) dingmw's page is shown "
+        "either way, for the silent login. With `DINGMW_FLOW=hub` a site always sends the "
+        "browser straight to the hub",
     )
     corp_app_key: str | None = setting(
         env="DINGMW_CORP_APP_KEY",
@@ -304,8 +373,8 @@ class Settings:
         group=ROUTES,
         kind=PathPrefix(),
         default="/dingtalk",
-        help="Where dingmw's own routes live (`/login`, `/callback`, `/logout`, `/me`, `/auth` "
-        "below it)",
+        help="Where dingmw's own routes live (`/login`, `/callback`, `/logout`, `/me`, `/auth`, "
+        "`/healthz`, `/readyz` below it)",
     )
     public_paths: tuple[str, ...] = setting(
         env="DINGMW_PUBLIC_PATHS",
@@ -335,7 +404,9 @@ class Settings:
         default="dingmw_session",
         rule=_cookie_name,
         help="Name of the session cookie (1–64 letters, digits, `_`, `-`). The login-state "
-        "cookies are named `<name>_state_<16 hex digits>`",
+        "cookies are named `<name>_state_<16 hex digits>`. A `__Host-` or `__Secure-` name is "
+        "always `Secure`; with `__Host-` the login-state cookies are `__Secure-…_state_…` "
+        "(they live under the prefix path)",
     )
     cookie_domain: str | None = setting(
         env="DINGMW_COOKIE_DOMAIN",
@@ -353,6 +424,36 @@ class Settings:
         help="`auto`: `Secure` when the browser uses https (from `DINGMW_BASE_URL` if set, else "
         "`X-Forwarded-Proto` with `DINGMW_TRUST_PROXY=1`, else the request's scheme); `true`: "
         "always; `false`: never",
+    )
+    session_audience: str | None = setting(
+        env="DINGMW_SESSION_AUDIENCE",
+        group=SESSION,
+        default=None,
+        rule=_audience,
+        default_doc="this site alone (its app key, `DINGMW_BASE_URL` and cookie name)",
+        help="Which sites accept this site's sessions and login states. Sites that set the same "
+        "value (and share `DINGMW_SECRET_KEY`) share logins, on purpose; any other site refuses "
+        'them. "Log out everywhere" reaches every site of the audience that shares the store',
+    )
+    session_recheck: int = setting(
+        env="DINGMW_SESSION_RECHECK",
+        group=SESSION,
+        kind=SecondsOrZero(),
+        default=60,
+        help="Seconds between re-checks of a verified session against the allow-lists and the "
+        "store's revocations (logout, log out everywhere), per session and process. A session "
+        "is also checked when a process first sees it. `0`: on every request",
+    )
+    strip_headers: tuple[str, ...] = setting(
+        env="DINGMW_STRIP_HEADERS",
+        group=SESSION,
+        kind=Items(),
+        default=(),
+        rule=_header_names,
+        default_doc="none beyond the built-in list",
+        help="More request headers to remove before the app sees a request, besides "
+        "`X-DingTalk-*`, `Remote-User`, `X-Remote-User`, `X-Forwarded-User`, "
+        "`X-Forwarded-Email` and `X-Forwarded-Preferred-Username` (e.g. `X-Auth-Request-User`)",
     )
     allowed_corp_ids: frozenset[str] = setting(
         env="DINGMW_ALLOWED_CORP_IDS",
@@ -460,6 +561,25 @@ class Settings:
         help="the DingTalk JSAPI script the login page loads inside the DingTalk client (with "
         "`DINGMW_CORP_ID`)",
     )
+    login_script_integrity: str | None = setting(
+        env="DINGMW_LOGIN_SCRIPT_INTEGRITY",
+        group=ENDPOINTS,
+        kind=declare.Text(),
+        default=None,
+        rule=_integrity,
+        default_doc="the pinned hash of the official script, when known",
+        help="Subresource Integrity of the QR widget script (`sha384-…`): the browser runs the "
+        "script only if its bytes match",
+    )
+    jsapi_script_integrity: str | None = setting(
+        env="DINGMW_JSAPI_SCRIPT_INTEGRITY",
+        group=ENDPOINTS,
+        kind=declare.Text(),
+        default=None,
+        rule=_integrity,
+        default_doc="the pinned hash of the official script, when known",
+        help="Subresource Integrity of the DingTalk JSAPI script (`sha384-…`)",
+    )
     http_timeout: float = setting(
         env="DINGMW_HTTP_TIMEOUT",
         group=TIMEOUTS,
@@ -512,7 +632,11 @@ class Settings:
 
     @cross_check("allowed_dept_ids", "enrich", "flow")
     def _departments_need_detail(self) -> str | None:
-        if self.allowed_dept_ids and self.enrich != "detail" and self.flow != "hub":
+        if (
+            self.allowed_dept_ids
+            and self.enrich != "detail"
+            and not _login_flow(self.flow).gives_departments
+        ):
             return (
                 "DINGMW_ALLOWED_DEPT_IDS needs DINGMW_ENRICH=detail (departments come from "
                 "the user's detail)"
@@ -523,7 +647,7 @@ class Settings:
     def _corp_ids_need_membership(self) -> str | None:
         if (
             self.allowed_corp_ids
-            and self.flow in ("sns", "bycode")
+            and not _login_flow(self.flow).gives_corp
             and not (self.enrich == "detail" and self.corp_id)
         ):
             return (
@@ -533,13 +657,37 @@ class Settings:
             )
         return None
 
-    @cross_check("flow", "hub_url")
-    def _hub_flow_needs_hub(self) -> str | None:
-        if self.flow == "hub" and not self.hub_url:
-            return "DINGMW_HUB_URL is required when DINGMW_FLOW=hub"
+    @cross_check("flow", "hub_url", "enrich", "corp_id", "corp_app_key", "corp_app_secret")
+    def _rules_of_the_flow(self) -> str | None:
+        from .providers.registry import rules
+
+        return "; ".join(rules(self)) or None
+
+    @cross_check("cookie_name", "cookie_secure", "cookie_domain")
+    def _cookie_prefix(self) -> str | None:
+        if self.cookie_name.startswith(("__Host-", "__Secure-")) and self.cookie_secure == "false":
+            return (
+                "DINGMW_COOKIE_NAME: a __Host- or __Secure- cookie is always Secure; it cannot be "
+                "used with DINGMW_COOKIE_SECURE=false"
+            )
+        if self.cookie_name.startswith("__Host-") and self.cookie_domain:
+            return (
+                "DINGMW_COOKIE_NAME: a __Host- cookie cannot have a domain; use a __Secure- name "
+                "to share it with DINGMW_COOKIE_DOMAIN"
+            )
         return None
 
     # Derived values -------------------------------------------------------
+
+    def script_integrity(self, url: str | None) -> str | None:
+        """The Subresource Integrity of a script the pages load (None: not pinned)."""
+        if url is None:
+            return None
+        if url == self.widget_script_url and self.login_script_integrity:
+            return self.login_script_integrity
+        if url == self.jsapi_script_url and self.jsapi_script_integrity:
+            return self.jsapi_script_integrity
+        return PINNED_SCRIPT_INTEGRITY.get(url)
 
     @property
     def corp_credentials(self) -> tuple[str, str]:
@@ -553,7 +701,7 @@ class Settings:
         """The QR widget script the login page loads."""
         if self.login_script_url:
             return self.login_script_url
-        return DTFRAME_SCRIPT_URL if self.flow == "oauth2" else DDLOGIN_SCRIPT_URL
+        return _login_flow(self.flow).widget_script or ""
 
     @property
     def login_origin(self) -> str:

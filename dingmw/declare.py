@@ -80,11 +80,20 @@ class Text(Kind[str]):
 
 
 class Choice(Kind[str]):
-    """One of a few names, case-insensitive in the environment."""
+    """One of a few names, case-insensitive in the environment. `among` gives the names when
+    they are known only later (e.g. the login flows, from their registry)."""
 
-    def __init__(self, *choices: str) -> None:
-        self.choices = choices
-        self.describe = "one of " + ", ".join(f"`{c}`" for c in choices)
+    def __init__(self, *choices: str, among: Callable[[], Sequence[str]] | None = None) -> None:
+        self._choices = choices
+        self._among = among
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(self._among()) if self._among is not None else self._choices
+
+    @property
+    def describe(self) -> str:  # type: ignore[override]  # computed from the choices
+        return "one of " + ", ".join(f"`{c}`" for c in self.choices)
 
     def parse(self, raw: str) -> str:
         return raw.lower()

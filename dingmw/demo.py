@@ -24,6 +24,8 @@ from starlette.routing import Route
 from .asgi import ASGIMiddleware
 from .config import Settings
 from .identity import get_identity
+from .serving import bind as bind  # re-exported: examples bind their sockets with it
+from .serving import browser_host
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>dingmw demo</title>
@@ -64,9 +66,12 @@ def example_app() -> Starlette:
 
 def fake_settings(fake_url: str, *, flow: str = "oauth2") -> Settings:
     """Settings that point every DingTalk URL at a fake DingTalk served at `fake_url`."""
+    from .providers.registry import login_flow
     from .testing import DEFAULT_APP_KEY, DEFAULT_APP_SECRET
 
-    script = "/h5-dingtalk-login/ddlogin.js" if flow == "oauth2" else "/dinglogin/ddLogin.js"
+    script = login_flow(flow).demo_script
+    if script is None:
+        raise ValueError(f"the {flow} flow has no demo")
     return Settings(
         flow=flow,  # type: ignore[arg-type]  # validated by Settings.__post_init__
         app_key=DEFAULT_APP_KEY,
@@ -81,31 +86,17 @@ def fake_settings(fake_url: str, *, flow: str = "oauth2") -> Settings:
     )
 
 
-def bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    sock.set_inheritable(True)
-    return sock
-
-
-def browser_host(host: str) -> str:
-    """The address a browser on this machine uses for a server bound to `host`."""
-    if host in ("0.0.0.0", ""):  # noqa: S104  # comparing, not binding
-        return "127.0.0.1"
-    if host == "::":
-        return "[::1]"
-    return f"[{host}]" if ":" in host else host
-
-
 async def serve(host: str, port: int, *, flow: str = "oauth2", fake_port: int = 0) -> None:
     """Serve the example app on `host:port` and the fake DingTalk on another port."""
+    await serve_on(host, bind(host, port), bind(host, fake_port), flow=flow)
+
+
+async def serve_on(
+    host: str, app_sock: socket.socket, fake_sock: socket.socket, *, flow: str = "oauth2"
+) -> None:
+    """`serve` on sockets already listening (so a busy port is known before any loop runs)."""
     from .testing import FakeDingTalk
 
-    app_sock = bind(host, port)
-    fake_sock = bind(host, fake_port)
     shown = browser_host(host)
     fake_url = f"http://{shown}:{fake_sock.getsockname()[1]}"
     app_url = f"http://{shown}:{app_sock.getsockname()[1]}/"
@@ -125,8 +116,11 @@ async def serve(host: str, port: int, *, flow: str = "oauth2", fake_port: int = 
 
 
 def run(host: str, port: int, *, flow: str = "oauth2") -> None:
+    """Bind both ports (`CannotListen` when one is taken), then serve until Ctrl-C."""
+    app_sock = bind(host, port)
+    fake_sock = bind(host, 0)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(host, port, flow=flow))
+        asyncio.run(serve_on(host, app_sock, fake_sock, flow=flow))
 
 
 class ReadyServer(uvicorn.Server):

@@ -2,6 +2,8 @@
 
 The wrapped app finds the identity under one key, `dingtalk.identity`, in the
 ASGI scope or the WSGI environ. `get_identity()` reads it from any carrier.
+This module imports no web framework (Starlette's `request.user` is in
+`dingmw.starlette_user`).
 """
 
 from __future__ import annotations
@@ -9,8 +11,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from typing import Any
-
-from starlette.authentication import AuthCredentials, BaseUser, UnauthenticatedUser
 
 IDENTITY_KEY = "dingtalk.identity"
 
@@ -95,40 +95,14 @@ class Identity:
         return cls(unionid=unionid, dept_ids=tuple(depts), flow=flow, **fields)
 
 
-class DingTalkUser(BaseUser):
-    """Starlette's `request.user` for a logged-in person.
+def __getattr__(name: str) -> Any:
+    # Starlette's `request.user` types live in `dingmw.starlette_user`, imported only when
+    # asked for: a WSGI application runs without Starlette installed.
+    if name in ("DingTalkUser", "AUTHENTICATED", "ANONYMOUS_AUTH", "ANONYMOUS_USER"):
+        from . import starlette_user
 
-    `request.user.dingtalk` is the `Identity`; its fields are also readable
-    on the user itself (`request.user.userid`, `request.user.email`, ...).
-    """
-
-    __slots__ = ("dingtalk",)
-
-    def __init__(self, identity: Identity) -> None:
-        self.dingtalk = identity
-
-    @property
-    def is_authenticated(self) -> bool:
-        return True
-
-    @property
-    def display_name(self) -> str:
-        return self.dingtalk.display_name
-
-    @property
-    def identity(self) -> str:
-        return self.dingtalk.unionid
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.dingtalk, name)
-
-    def __repr__(self) -> str:
-        return f"DingTalkUser(unionid={self.dingtalk.unionid!r})"
-
-
-AUTHENTICATED = AuthCredentials(["authenticated"])
-ANONYMOUS_AUTH = AuthCredentials()
-ANONYMOUS_USER = UnauthenticatedUser()
+        return getattr(starlette_user, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def get_identity(carrier: object) -> Identity | None:

@@ -52,6 +52,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "bad_forwarded": "The proxy headers of this request are not valid.",
         "bad_request": "The request is not valid.",
         "technical_details": "Technical details",
+        "logout_title": "Log out",
+        "logout_question": "Do you want to log out of this site?",
+        "logout_everywhere_question": "Do you want to log out everywhere: on every device and "
+        "every site that shares this login?",
+        "logout_button": "Log out",
+        "logout_everywhere_button": "Log out everywhere",
+        "cancel": "Cancel",
+        "cross_site_logout": "This logout request did not come from this site, so you are "
+        "still logged in. Use the site's own logout button.",
     },
     "zh": {
         "lang": "zh-CN",
@@ -87,6 +96,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "bad_forwarded": "请求的代理头无效。",
         "bad_request": "请求无效。",
         "technical_details": "技术细节",
+        "logout_title": "退出登录",
+        "logout_question": "确定要退出本网站吗？",
+        "logout_everywhere_question": "确定要在所有设备和共享此登录的所有网站上退出登录吗？",
+        "logout_button": "退出登录",
+        "logout_everywhere_button": "全部退出",
+        "cancel": "取消",
+        "cross_site_logout": "此退出请求并非来自本网站，因此您仍处于登录状态。"
+        "请使用本网站自己的退出按钮。",
     },
 }
 

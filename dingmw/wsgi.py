@@ -1,8 +1,8 @@
 """`WSGIMiddleware`: the core under any WSGI app (Flask, Django, plain WSGI).
 
 A thin translator: environ → `WebRequest`, the core's decision → the
-wrapped app (with `dingtalk.identity` and `REMOTE_USER` in the environ) or a
-response.
+wrapped app (with `dingtalk.identity` and `REMOTE_USER` in the environ, and
+without any client-sent identity header: `dingmw.spoofing`) or a response.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from .core.http import INTERNAL_ERROR, WebRequest, WebResponse
 from .core.outcome import Exchange, Forward, Respond
 from .identity import IDENTITY_KEY
 from .rendering import render
+from .session_cache import VerifiedSessions
+from .spoofing import IdentityHeaders
 from .stores import Store, open_stores
 
 if TYPE_CHECKING:
@@ -93,7 +95,8 @@ class WSGIMiddleware:
     ) -> None:
         self.app = app
         self.settings = settings if settings is not None else Settings.from_env()
-        self.core = Core(self.settings, render=render, clock=clock)
+        self.core = Core(self.settings, render=render, clock=clock, cache=VerifiedSessions())
+        self.identity_headers = IdentityHeaders(self.settings.strip_headers)
         self.store = store if store is not None else open_stores(self.settings.store_url)[0]
         self.clients: SyncClients = sync_clients(
             timeout=self.settings.http_timeout, transport=transport, client=client
@@ -108,17 +111,18 @@ class WSGIMiddleware:
         except Exception:
             log.exception("dingmw: internal error while deciding a request")
             decision = Respond(INTERNAL_ERROR)
+        if isinstance(decision, Exchange):
+            outcome = self.exchange(decision.flow)
+            decision = outcome if isinstance(outcome, Forward) else Respond(outcome)
         if isinstance(decision, Forward):
+            if self.identity_headers.environ_spoofed(environ):
+                self.identity_headers.strip_environ(environ)
             identity = decision.identity
             environ[IDENTITY_KEY] = identity
             if identity is not None:
                 environ["REMOTE_USER"] = identity.remote_user
             return self.app(environ, start_response)
-        if isinstance(decision, Exchange):
-            response = self.exchange(decision.flow)
-        else:
-            response = decision.response
-        body = start(response, start_response)
+        body = start(decision.response, start_response)
         return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else body
 
     def client(self) -> httpx.Client:
@@ -129,7 +133,7 @@ class WSGIMiddleware:
         """Close the pooled client's connections (a caller's client or transport stays open)."""
         self.clients.close()
 
-    def exchange(self, flow: Flow[WebResponse]) -> WebResponse:
+    def exchange(self, flow: Flow[WebResponse | Forward]) -> WebResponse | Forward:
         """Run a flow with the pooled `httpx.Client` and the sync store."""
         try:
             return SyncRunner(self.clients, self.store).run(flow)

@@ -14,8 +14,9 @@ import os
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.authentication import requires
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 from starlette.routing import Route
 
 from dingmw import ASGIMiddleware, Settings
@@ -35,15 +36,38 @@ async def health(request: Request) -> PlainTextResponse:
     return PlainTextResponse("ok")
 
 
-inner = Starlette(routes=[Route("/", home), Route("/health", health)])
+@requires("authenticated", redirect="login")
+async def report(request: Request) -> PlainTextResponse:
+    # A public path (DINGMW_PUBLIC_PATHS=/public/*) whose view wants a person: Starlette sends
+    # a browser to the route named "login" with ?next=<this page>; after the scan it lands here.
+    return PlainTextResponse(f"report for {request.user.display_name}")
+
+
+async def login(request: Request) -> RedirectResponse:
+    # The route `requires(redirect="login")` names: hand over to dingmw's login page.
+    return RedirectResponse(f"/dingtalk/login?{request.url.query}", status_code=302)
+
+
+inner = Starlette(
+    routes=[
+        Route("/", home),
+        Route("/health", health),
+        Route("/public/report", report),
+        Route("/login", login, name="login"),
+    ]
+)
 
 
 def settings() -> Settings:
     if "DINGMW_APP_KEY" in os.environ:
         return Settings.from_env()
+    import dataclasses
+
     from dingmw.demo import fake_settings, start_fake
 
-    return fake_settings(start_fake())
+    return dataclasses.replace(
+        fake_settings(start_fake()), public_paths=("/health", "/public/*", "/login")
+    )
 
 
 if __name__ == "__main__":

@@ -294,8 +294,9 @@ def send_evil_messages(page: Page, message: object, evil_url: str) -> list[str]:
         page.evaluate(INJECT_FRAME, f"{origin}/frame{fragment}")
     page.evaluate("(m) => window.postMessage(m, '*')", message)
     # Also true at once if the page navigated away: fail here, not at a timeout.
+    # A function, not an expression string: the page's CSP forbids eval (as it should).
     page.wait_for_function(
-        f"location.pathname !== {json.dumps(LOGIN_PATH)} || window.__evil.length >= 3"
+        "(path) => location.pathname !== path || window.__evil.length >= 3", arg=LOGIN_PATH
     )
     assert urlsplit(page.url).path == LOGIN_PATH, f"a wrong-origin message was obeyed: {page.url}"
     return sorted(str(origin) for origin in page.evaluate("window.__evil"))

@@ -1,12 +1,14 @@
 """In a real headless Chromium: two sites behind dingmw with DINGMW_FLOW=hub, one hub, and
-the fake DingTalk, each on its own port. Site → hub (QR page) → fake DingTalk → hub → site,
-then the second site logs in through the hub without a second scan."""
+the fake DingTalk, each on its own port. Site → hub → DingTalk's own login page (the hub's
+default) or the hub's QR page (DINGMW_LOGIN_PAGE=qr) → hub → site, then the second site logs
+in through the hub without a second scan."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
@@ -44,8 +46,20 @@ def site_settings(name: str, hub: str) -> Settings:
     )
 
 
+@pytest.fixture(params=["dingtalk", "qr"])
+def login_page(request: pytest.FixtureRequest) -> str:
+    value: str = request.param
+    return value
+
+
+def sign_in_at_dingtalk(page: Page, unionid: str) -> None:
+    """On DingTalk's own login page (no frame, no script): choose the person and submit."""
+    page.bring_to_front()
+    page.locator(f'button.fake-dingtalk-user[data-unionid="{unionid}"]').click()
+
+
 @pytest.fixture
-def world(fake_server: FakeServer, adapter: str) -> Iterator[World]:
+def world(fake_server: FakeServer, adapter: str, login_page: str) -> Iterator[World]:
     # Reserve the sites' ports first: the hub must know their exact redirect URLs.
     socks = {name: free_socket() for name in ("a", "b")}
     urls = {name: f"http://127.0.0.1:{s.getsockname()[1]}" for name, s in socks.items()}
@@ -57,6 +71,7 @@ def world(fake_server: FakeServer, adapter: str) -> Iterator[World]:
             secret_keys=(SECRET_KEY,),
             cookie_name="hub_session",
             enrich="detail",
+            login_page=login_page,  # type: ignore[arg-type]  # one of the two values
             oapi_url=fake,
             api_url=fake,
             login_url=fake,
@@ -93,16 +108,24 @@ def world(fake_server: FakeServer, adapter: str) -> Iterator[World]:
 
 
 def test_two_sites_one_hub_one_scan(
-    world: World, context_factory: ContextFactory, fake_server: FakeServer
+    world: World, context_factory: ContextFactory, fake_server: FakeServer, login_page: str
 ) -> None:
     page: Page = context_factory().new_page()
     site_a, site_b = world.sites["a"], world.sites["b"]
 
     page.goto(site_a + "/reports?q=1")
-    # The site sends the browser to the hub, which shows its QR login page.
-    page.wait_for_url(lambda url: url.startswith(world.hub + "/dingtalk/login?"))
-    page.wait_for_load_state("load")
-    scan(page, ZHANGSAN.unionid)
+    if login_page == "dingtalk":
+        # The site sends the browser to the hub, and the hub to DingTalk's login page (seed 002).
+        page.wait_for_url(lambda url: url.startswith(fake_server.url + "/oauth2/auth?"))
+        callback = parse_qs(urlsplit(page.url).query)["redirect_uri"][0]
+        forward_url = quote(site_a + "/dingtalk/callback", safe="")
+        assert callback == f"{world.hub}/dingtalk/callback?forward_url={forward_url}"
+        sign_in_at_dingtalk(page, ZHANGSAN.unionid)
+    else:
+        # The hub shows its own page with the embedded QR.
+        page.wait_for_url(lambda url: url.startswith(world.hub + "/dingtalk/authorize?"))
+        page.wait_for_load_state("load")
+        scan(page, ZHANGSAN.unionid)
     page.wait_for_url(site_a + "/reports?q=1")
     expect(page.locator("#unionid")).to_have_text(ZHANGSAN.unionid)
     expect(page.locator("#flow")).to_have_text("hub")
@@ -116,5 +139,5 @@ def test_two_sites_one_hub_one_scan(
     page.goto(site_b + "/home")
     page.wait_for_url(site_b + "/home")
     expect(page.locator("#unionid")).to_have_text(ZHANGSAN.unionid)
-    assert not any("/dingtalk/login?" in url and url.startswith(world.hub) for url in seen)
+    assert not any(url.startswith(fake_server.url) for url in seen)
     assert fake_server.fake.calls["/v1.0/oauth2/userAccessToken"] >= 1

@@ -7,6 +7,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -113,7 +114,7 @@ def test_demo_serves_over_http() -> None:
             assert login.status_code == 200
             assert login.headers["content-type"].startswith("text/html")
             script = f"{demo.fake_url}/h5-dingtalk-login/ddlogin.js"
-            assert f'<script src="{script}"></script>' in login.text
+            assert f'<script src="{script}" nonce="' in login.text
             config = page_config(login)
             assert config["flow"] == "oauth2"
             assert config["login_origin"] == demo.fake_url
@@ -382,11 +383,168 @@ def test_check_live_wrong_credentials(
     for name, value in extra.items():
         env.setenv(name, value)
     code, out, err = run_check(capsys, "--live")
-    assert code == 1
+    assert code == 3  # the configuration is valid; DingTalk refused it
     assert "live check OK" not in out
     assert "Traceback" not in err
     assert_no_secret(out, err)
     assert DEFAULT_APP_SECRET not in out + err
     assert re.search(rf"(^|[\s:(]){re.escape(call)}\b", err), (
         f"the failing call is not named: {err}"
+    )
+
+
+def test_check_live_reports_every_failing_probe(
+    fake_server: FakeServer, env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A wrong login app and a wrong corp app: one run names both calls."""
+    live_env(
+        env,
+        fake_server.url,
+        DINGMW_ENRICH="detail",
+        DINGMW_CORP_APP_KEY=DEFAULT_APP_KEY,
+        DINGMW_CORP_APP_SECRET=CORP_SECRET,
+    )
+    env.setenv("DINGMW_APP_SECRET", APP_SECRET)
+    code, out, err = run_check(capsys, "--live")
+    assert code == 3
+    failures = [line for line in err.splitlines() if line.startswith("dingmw check --live: ")]
+    assert len(failures) == 2, err
+    assert "oauth2/accessToken" in failures[0]
+    assert "(gettoken)" in failures[1]
+    assert "store: memory:// answers" in out
+    assert_no_secret(out, err)
+
+
+def test_check_with_a_redis_url_and_no_redis_package(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The middleware would refuse to start: so does the check, before any --live."""
+    good_env(env, DINGMW_STORE_URL=f"redis://:{REDIS_PASSWORD}@localhost:6379/0")
+    env.delitem(sys.modules, "dingmw.stores.redis", raising=False)
+    env.setitem(sys.modules, "redis", None)
+    code, out, err = run_check(capsys)
+    assert code == 1
+    assert "DINGMW_STORE_URL=redis://... needs the redis package" in err
+    assert "configuration OK" not in out
+    assert_no_secret(out, err)
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://localhost:six/0", "redis://localhost:6379/zero", "redis://[::1/0"]
+)
+def test_check_refuses_a_malformed_redis_url(
+    url: str, env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good_env(env, DINGMW_STORE_URL=url)
+    code, _, err = run_check(capsys)
+    assert code == 1
+    assert "DINGMW_STORE_URL" in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_check_live_with_redis_down(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--live` pings the store: a Redis that is not there fails the check (status 3)."""
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    good_env(env, DINGMW_STORE_URL=f"redis://:{REDIS_PASSWORD}@127.0.0.1:{port}/0")
+    env.setenv("DINGMW_API_URL", "http://127.0.0.1:9")  # nothing there either
+    code, out, err = run_check(capsys, "--live")
+    assert code == 3
+    assert "live check OK" not in out
+    assert f"store_unavailable: Redis PING unreachable at redis://127.0.0.1:{port}/0" in err
+    assert_no_secret(out, err)
+
+
+PRODUCTION = {
+    "DINGMW_BASE_URL": "https://intra.example.com",
+    "DINGMW_STORE_URL": "redis://redis.internal:6379/0",
+    "DINGMW_ALLOWED_CORP_IDS": "dingcorp",
+}
+
+
+def test_check_deploy_is_quiet_for_a_production_setup(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good_env(env, **PRODUCTION)
+    code, out, err = run_check(capsys, "--deploy", "--workers", "4", "--strict")
+    assert (code, err) == (0, "")
+    assert "configuration OK, 0 deployment warning(s)" in out
+
+
+@pytest.mark.parametrize(
+    ("changes", "warning"),
+    [
+        ({"DINGMW_BASE_URL": "http://intra.example.com"}, "DINGMW_BASE_URL uses http"),
+        ({"DINGMW_BASE_URL": None}, "DINGMW_BASE_URL is not set"),
+        ({"DINGMW_COOKIE_SECURE": "false"}, "DINGMW_COOKIE_SECURE=false"),
+        ({"DINGMW_STORE_URL": None}, "DINGMW_STORE_URL=memory:// with 4 workers"),
+        ({"DINGMW_SECRET_KEY": "0123456789abcdef" * 2}, "DINGMW_SECRET_KEY: key 1 holds less"),
+        ({"DINGMW_SECRET_KEY": "a" * 40}, "DINGMW_SECRET_KEY: key 1 holds less"),
+        ({"DINGMW_ALLOWED_CORP_IDS": None}, "no allow-list"),
+    ],
+)
+def test_check_deploy_warnings(
+    changes: dict[str, str | None],
+    warning: str,
+    env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    good_env(env, **PRODUCTION)
+    for name, value in changes.items():
+        if value is None:
+            env.delenv(name)
+        else:
+            env.setenv(name, value)
+    code, out, err = run_check(capsys, "--deploy", "--workers", "4")
+    assert code == 0
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"dingmw check: warning: {warning}")
+    assert "configuration OK, 1 deployment warning(s)" in out
+    assert run_check(capsys, "--deploy", "--workers", "4", "--strict")[0] == 1
+    assert_no_secret(out, err)
+
+
+def test_check_deploy_reads_web_concurrency(
+    env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good_env(env, **{**PRODUCTION, "DINGMW_STORE_URL": "memory://"})
+    env.setenv("WEB_CONCURRENCY", "3")
+    _, _, err = run_check(capsys, "--deploy")
+    assert "memory:// with 3 workers" in err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from dingmw import __version__
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out == f"dingmw {__version__}\n"
+
+
+@pytest.mark.parametrize("command", ["demo", "hub", "fake-dingtalk"])
+def test_a_busy_port_is_one_line(
+    command: str, env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if command == "hub":
+        good_env(
+            env,
+            DINGMW_HUB_CLIENTS='[{"client_id": "wiki", "client_secret": "wiki-secret-0123456789",'
+            ' "redirect_urls": ["https://wiki.example.com/dingtalk/callback"]}]',
+        )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main([command, "--port", str(port)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err == (
+        f"dingmw {command}: 127.0.0.1:{port} is already in use; choose another port with "
+        f"--port {port + 1}\n"
     )

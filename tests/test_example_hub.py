@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 from dingmw.testing import ZHANGSAN
 
 from .conftest import ContextFactory
-from .test_browser import scan
+from .test_browser_hub import sign_in_at_dingtalk
 
 pytestmark = pytest.mark.browser
 
@@ -59,9 +59,9 @@ def test_hub_example_logs_into_two_sites_with_one_scan(
     site_a, site_b = example
     page = context_factory().new_page()
     page.goto(site_a + "/")
-    page.wait_for_url(lambda url: "/dingtalk/login?" in url and not url.startswith(site_a))
-    page.wait_for_load_state("load")
-    scan(page, ZHANGSAN.unionid)
+    # site A → the hub → DingTalk's own login page (the hub's default), where the person signs in
+    page.wait_for_url(lambda url: "/oauth2/auth?" in url and not url.startswith(site_a))
+    sign_in_at_dingtalk(page, ZHANGSAN.unionid)
     page.wait_for_url(site_a + "/")
     expect(page.locator("#greeting")).to_have_text(f"Hello, {ZHANGSAN.name}")
     page.goto(site_b + "/")

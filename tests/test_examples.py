@@ -8,7 +8,7 @@ from types import ModuleType
 
 import httpx
 
-from dingmw import ASGIMiddleware, WSGIMiddleware
+from dingmw import ASGIMiddleware
 from dingmw.testing import ZHANGSAN, FakeDingTalk
 
 from .support import HTML, TestClient, login, make_settings
@@ -26,9 +26,7 @@ def load(name: str) -> ModuleType:
 
 
 def test_flask_example(fake: FakeDingTalk) -> None:
-    example = load("flask_app")
-    flask = example.app
-    flask.wsgi_app = WSGIMiddleware(flask.wsgi_app, make_settings(), transport=fake.transport())
+    flask = load("flask_app").create_app(make_settings(), transport=fake.transport())
     client = httpx.Client(transport=httpx.WSGITransport(app=flask), base_url="http://testserver")
     assert client.get("/health").text == "ok"
     assert client.get("/", headers=HTML).status_code == 302

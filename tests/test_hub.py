@@ -7,16 +7,16 @@ import base64
 import json
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, quote, urlencode, urlsplit
 
 import httpx
 import pytest
 
 from dingmw import Settings, StoreError, UpstreamError
-from dingmw.config import HubClient
+from dingmw.config import DEFAULT_LOGIN_URL, HubClient
 from dingmw.hub import Hub, create_app
 from dingmw.stores.memory import MemoryStore
-from dingmw.testing import DEFAULT_CORP_ID, LISI, ZHANGSAN, FakeDingTalk
+from dingmw.testing import DEFAULT_APP_KEY, DEFAULT_CORP_ID, LISI, ZHANGSAN, FakeDingTalk
 
 from .support import HTML, TestClient, build_client, make_settings, page_config
 
@@ -78,15 +78,17 @@ def authorize(
     """A person goes through the hub for a site; returns where the hub sends them back."""
     params = {"redirect_url": redirect_url, "client_id": client_id, "state": state}
     response = hub_browser.get("/dingtalk/authorize", params=params, headers=HTML)
-    assert response.status_code == 302, response.text
-    location = response.headers["location"]
-    if location.startswith("/dingtalk/login"):
-        page = hub_browser.get(location, headers=HTML)
-        callback = fake.scan(page_config(page)["authorize_url"], unionid)
-        response = hub_browser.get(callback, headers=HTML)
+    if response.status_code == 200:  # DINGMW_LOGIN_PAGE=qr: the hub's QR page
+        callback = fake.scan(page_config(response)["authorize_url"], unionid)
+    else:
         assert response.status_code == 302, response.text
-        location = response.headers["location"]
-    return str(location)
+        location = str(response.headers["location"])
+        if not location.startswith(DEFAULT_LOGIN_URL):
+            return location  # single sign-on: straight back to the site
+        callback = fake.scan(location, unionid)  # DingTalk's own login page
+    response = hub_browser.get(callback, headers=HTML)
+    assert response.status_code == 302, response.text
+    return str(response.headers["location"])
 
 
 def code_of(location: str) -> tuple[str, str]:
@@ -111,6 +113,65 @@ def tokens_for(hub_browser: httpx.Client, fake: FakeDingTalk) -> dict[str, Any]:
 
 
 # Wire format -------------------------------------------------------------------------
+
+
+def test_authorize_without_a_hub_session_goes_straight_to_dingtalk(
+    hub_browser: httpx.Client,
+) -> None:
+    """seed 002: `/authorize` answers with a redirect to DingTalk's login page, whose
+    redirect_uri is the hub's callback with the site's URL as `forward_url`."""
+    params = {"redirect_url": CALLBACK_A, "client_id": "site-a", "state": "site-state"}
+    response = hub_browser.get("/dingtalk/authorize", params=params, headers=HTML)
+    assert response.status_code == 302
+    parts = urlsplit(response.headers["location"])
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == f"{DEFAULT_LOGIN_URL}/oauth2/auth"
+    query = parse_qs(parts.query)
+    state = query.pop("state")[0]
+    assert query == {
+        "client_id": [DEFAULT_APP_KEY],  # the hub's DingTalk app, not the site's client id
+        "response_type": ["code"],
+        "scope": ["openid"],
+        "prompt": ["consent"],
+        "redirect_uri": [f"{HUB}/dingtalk/callback?forward_url={quote(CALLBACK_A, safe='')}"],
+    }
+    assert state != "site-state"  # the hub's own state, bound to this browser:
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith("dingmw_session_state_")
+    assert "HttpOnly" in cookie
+    assert "Path=/dingtalk/;" in cookie
+
+
+def test_the_hubs_state_is_single_use_and_bound_to_the_browser(
+    hub: Hub, hub_browser: TestClient, fake: FakeDingTalk
+) -> None:
+    callback = dingtalk_callback(hub_browser, fake)
+    with TestClient(hub, base_url=HUB, follow_redirects=False) as other_browser:
+        stolen = other_browser.get(callback, headers=HTML)
+    assert stolen.status_code == 400
+    assert 'data-reason="state_unknown"' in stolen.text
+    state_cookies = dict(hub_browser.cookies)
+    assert hub_browser.get(callback, headers=HTML).status_code == 302
+    for name, value in state_cookies.items():  # even with the state cookie put back
+        hub_browser.cookies.set(name, value)
+    replay = hub_browser.get(callback, headers=HTML)
+    assert replay.status_code == 400
+    assert 'data-reason="state_used"' in replay.text
+
+
+def test_login_page_qr_shows_the_hubs_qr_page(fake: FakeDingTalk, clock: Clock) -> None:
+    settings = make_settings("oauth2", hub_clients=CLIENTS, login_page="qr")
+    hub = create_app(settings, transport=fake.transport(), clock=clock)
+    with TestClient(hub, base_url=HUB, follow_redirects=False) as browser:
+        params = {"redirect_url": CALLBACK_A, "client_id": "site-a", "state": "s1"}
+        page = browser.get("/dingtalk/authorize", params=params, headers=HTML)
+        assert page.status_code == 200
+        config = page_config(page)
+        assert config["redirect_uri"] == (
+            f"{HUB}/dingtalk/callback?forward_url={quote(CALLBACK_A, safe='')}"
+        )
+        location = authorize(browser, fake, ZHANGSAN.unionid, state="s2")
+    assert location.startswith(CALLBACK_A + "?")
+    assert code_of(location)[1] == "s2"
 
 
 def test_authorize_sends_back_a_code_and_the_sites_state(
@@ -367,16 +428,41 @@ def test_userinfo_refuses_bad_tokens(hub_browser: httpx.Client, authorization: s
     assert response.json()["error"] == "invalid_token"
 
 
-def test_hub_callback_with_mismatched_forward_url_is_refused(
-    hub_browser: httpx.Client, fake: FakeDingTalk
-) -> None:
+def dingtalk_callback(hub_browser: httpx.Client, fake: FakeDingTalk) -> str:
+    """Where DingTalk sends the browser back to the hub, after a scan for site A."""
     params = {"redirect_url": CALLBACK_A, "client_id": "site-a", "state": "s"}
     login = hub_browser.get("/dingtalk/authorize", params=params, headers=HTML)
-    page = hub_browser.get(login.headers["location"], headers=HTML)
-    callback = fake.scan(page_config(page)["authorize_url"], ZHANGSAN.unionid)
-    response = hub_browser.get(callback + "&forward_url=http://evil.test/", headers=HTML)
+    return fake.scan(login.headers["location"], ZHANGSAN.unionid)
+
+
+def replace_param(url: str, name: str, value: str | None) -> str:
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != name]
+    if value is not None:
+        query.insert(0, (name, value))
+    return parts._replace(query=urlencode(query)).geturl()
+
+
+@pytest.mark.parametrize(
+    "forward_url",
+    [
+        "http://evil.test/",
+        CALLBACK_B,  # registered, but for another client
+        CALLBACK_A + "/",
+        "",
+        None,  # left out
+    ],
+)
+def test_hub_callback_with_another_forward_url_is_refused(
+    hub_browser: httpx.Client, fake: FakeDingTalk, forward_url: str | None
+) -> None:
+    callback = dingtalk_callback(hub_browser, fake)
+    assert parse_qs(urlsplit(callback).query)["forward_url"] == [CALLBACK_A]
+    response = hub_browser.get(replace_param(callback, "forward_url", forward_url), headers=HTML)
     assert response.status_code == 400
-    assert "evil.test" not in response.headers.get("location", "")
+    assert 'data-reason="redirect_not_registered"' in response.text
+    assert "location" not in response.headers
+    assert not any(c.startswith("dingmw_session=") for c in response.headers.get_list("set-cookie"))
 
 
 def test_hub_refuses_to_start_without_clients(fake: FakeDingTalk) -> None:
@@ -510,6 +596,9 @@ class BrokenStore:
     async def delete(self, key: str) -> None:
         raise StoreError("Redis DEL unreachable")
 
+    async def ping(self, within: float) -> None:
+        raise StoreError("Redis PING unreachable")
+
 
 def test_store_outage_is_a_503_everywhere(
     hub: Hub, hub_browser: TestClient, fake: FakeDingTalk
@@ -537,7 +626,11 @@ def test_hub_honours_a_trusted_forwarded_prefix(fake: FakeDingTalk) -> None:
             "/dingtalk/authorize", params=params, headers={"x-forwarded-prefix": "/sso"}
         )
     assert response.status_code == 302
-    assert response.headers["location"].startswith("/sso/dingtalk/login?next=/sso/dingtalk/")
+    query = parse_qs(urlsplit(response.headers["location"]).query)
+    assert query["redirect_uri"] == [
+        f"{HUB}/sso/dingtalk/callback?forward_url={quote(CALLBACK_A, safe='')}"
+    ]
+    assert "Path=/sso/dingtalk/;" in response.headers["set-cookie"]
 
 
 def test_check_live_proves_hub_client_credentials(
@@ -548,7 +641,7 @@ def test_check_live_proves_hub_client_credentials(
     from dingmw.stores.memory import MemoryStore
 
     ok = SyncRunner(hub_browser, MemoryStore()).run(live_check(site_settings()))
-    assert ok == ["hub/token: client site-a accepted by the hub"]
+    assert ok == ["store: memory:// answers", "hub/token: client site-a accepted by the hub"]
     with pytest.raises(UpstreamError, match="invalid_client"):
         SyncRunner(hub_browser, MemoryStore()).run(
             live_check(site_settings(secret="wrong-secret-0000000000"))

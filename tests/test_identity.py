@@ -13,7 +13,8 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request as WerkzeugRequest
 
 from dingmw import Identity, get_identity
-from dingmw.identity import IDENTITY_KEY, DingTalkUser
+from dingmw.identity import IDENTITY_KEY
+from dingmw.starlette_user import DingTalkUser
 
 from .support import FULL_IDENTITY as FULL
 

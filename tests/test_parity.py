@@ -233,16 +233,35 @@ def test_json_client_gets_json_errors(client_factory: ClientFactory) -> None:
     assert response.json()["error"] == "state_unknown"
 
 
+SAME_ORIGIN = {"origin": "http://testserver"}
+
+
 def test_logout_clears_the_session(client_factory: ClientFactory, fake: FakeDingTalk) -> None:
     client = client_factory()
     login(client, fake, ZHANGSAN.unionid)
     assert client.get("/private").status_code == 200
-    response = client.post("/dingtalk/logout?next=/bye")
+    response = client.post("/dingtalk/logout?next=/bye", headers=SAME_ORIGIN)
     assert response.status_code == 302
     assert response.headers["location"] == "/bye"
     assert "Max-Age=0" in response.headers["set-cookie"]
     assert client.get("/private", headers=HTML).status_code == 302
-    assert client.get("/dingtalk/logout?next=//evil.example").headers["location"] == "/"
+    same_origin_get = client.get(
+        "/dingtalk/logout?next=//evil.example", headers={"sec-fetch-site": "same-origin"}
+    )
+    assert same_origin_get.headers["location"] == "/"
+
+
+def test_a_cookie_replayed_after_logout_is_refused(
+    client_factory: ClientFactory, fake: FakeDingTalk
+) -> None:
+    client = client_factory()
+    login(client, fake, ZHANGSAN.unionid)
+    (session,) = (c for c in client.cookies.jar if c.name == "dingmw_session")
+    assert client.post("/dingtalk/logout", headers=SAME_ORIGIN).status_code == 302
+    client.cookies.set(session.name, session.value or "", path="/")
+    replay = client.get("/private", headers={"accept": "application/json"})
+    assert replay.status_code == 401
+    assert replay.json()["error"] == "login_required"
 
 
 @pytest.mark.parametrize(

@@ -50,6 +50,7 @@ from .effects import (
     Reply,
     StoreDelete,
     StoreGet,
+    StorePing,
     StorePut,
     StoreTake,
 )
@@ -223,6 +224,9 @@ class SyncRunner:
         if isinstance(effect, StoreDelete):
             self.store.delete(effect.key)
             return None
+        if isinstance(effect, StorePing):
+            self.store.ping(effect.timeout)
+            return True
         if isinstance(effect, Memo):
             return self.memo(effect)
         if isinstance(effect, All):
@@ -295,6 +299,9 @@ class AsyncRunner:
         if isinstance(effect, StoreDelete):
             await self.store.delete(effect.key)
             return None
+        if isinstance(effect, StorePing):
+            await self.store.ping(effect.timeout)
+            return True
         if isinstance(effect, Memo):
             return await self.memo(effect)
         if isinstance(effect, All):

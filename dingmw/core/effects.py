@@ -4,8 +4,8 @@ A flow is a generator that yields effects and receives their results:
 
 * an `httpx.Request` is answered with an `httpx.Response` (or an
   `UpstreamError` thrown in, when the network fails);
-* a store operation (`StoreGet`, `StorePut`, `StoreTake`, `StoreDelete`) is
-  answered with the stored value, a bool, or None;
+* a store operation (`StoreGet`, `StorePut`, `StoreTake`, `StoreDelete`,
+  `StorePing`) is answered with the stored value, a bool, or None;
 * `Memo(key, fetch)` is answered with a cached string: the driver returns
   the stored value, or runs the `fetch` sub-flow once (single flight: other
   requests for the same key wait for it) and stores what it returns;
@@ -63,7 +63,15 @@ class StoreDelete:
     key: str
 
 
-StoreOp: TypeAlias = StoreGet | StorePut | StoreTake | StoreDelete
+@dataclasses.dataclass(frozen=True, slots=True)
+class StorePing:
+    """Is the store answering within `timeout` seconds? Answered with True; a `StoreError`
+    is thrown in when it is not."""
+
+    timeout: float
+
+
+StoreOp: TypeAlias = StoreGet | StorePut | StoreTake | StoreDelete | StorePing
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -131,6 +139,10 @@ def store_put(
 
 def store_delete(key: str) -> Generator[Effect, Reply, None]:
     yield StoreDelete(key)
+
+
+def store_ping(timeout: float) -> Generator[Effect, Reply, None]:
+    yield StorePing(timeout)
 
 
 def memo(key: str, fetch: Callable[[], Flow[tuple[str, float]]]) -> Generator[Effect, Reply, str]:

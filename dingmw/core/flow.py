@@ -3,19 +3,24 @@
 `Core.decide(request)` answers one of three things (see `core.outcome`):
 
 * `Forward(identity)`: call the wrapped app (the hot path: one cookie
-  lookup, a cached HMAC check, no response header added);
+  lookup, one hit in the cache of verified sessions, no response header added);
 * `Respond(response)`: a page, a redirect, a 401, decided without I/O;
-* `Exchange(flow)`: a callback, whose flow a driver runs (state use,
-  DingTalk calls, allow-lists) to get the response.
+* `Exchange(flow)`: a flow a driver runs (a callback's state use, DingTalk
+  calls and allow-lists; a logout's revocation; a session's re-check against
+  the store's revocations), whose result is the response, or a `Forward` when
+  a re-checked session may go on to the app.
 
 Route table (under `DINGMW_PATH_PREFIX`), see `core.routes.ROUTES`:
 
     GET  /login      login page; sets a pending-login cookie (`core.state`)
     GET  /callback   state check → Exchange(code → identity → enrich → allow-lists → session);
                      `?jsapi_code=` (in-client login, DINGMW_CORP_ID) instead of the flow's code
-    GET|POST /logout clear the session → 302 `next` or /
+    GET|POST /logout revoke the session (`?everywhere=1`: every session of the person)
+                     and clear it → 302 `next` or /; POST must be same-origin, a GET
+                     from another site gets a confirm page
     GET  /me         identity JSON or 401
     GET  /auth       204 + X-DingTalk-* headers or 401 (nginx auth_request)
+    GET  /healthz    200, no I/O; /readyz: Exchange(store ping → 200 or 503) (`core.health`)
 
 Errors never escape as tracebacks: every `LoginError` becomes a page (or JSON
 for non-browser clients) with the error's status.
@@ -25,44 +30,80 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import secrets
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 from ..config import Settings
-from ..errors import BadRequestError, ForbiddenError, LoginError
+from ..errors import BadRequestError, ForbiddenError, LoginError, StateError
 from ..identity import Identity
-from ..providers import Provider, make_provider
+from ..providers import Provider, inclient, make_provider
 from ..providers.enrich import CorpDirectory
+from . import health
 from .effects import Flow
 from .http import Headers, WebRequest, WebResponse
 from .outcome import Decision, Exchange, Forward, Respond
-from .redirects import external_base, forwarded_prefix, is_https, safe_next
+from .redirects import (
+    external_base,
+    forwarded_prefix,
+    is_https,
+    safe_next,
+    same_origin,
+    same_origin_path,
+)
 from .responses import (
     NO_STORE,
-    PAGE_HEADERS,
     choose_language,
     identity_headers,
     json_response,
+    page_headers,
     redirect_to_next,
     unauthorized,
 )
-from .routes import PublicPaths, Route, own_route, wants_html
-from .session import Sessions
+from .revocation import hub_audience, is_revoked, revoke_person, revoke_session, site_audience
+from .routes import PublicPaths, Route, own_route, prefers_html, wants_html
+from .session import Entry, SessionCache, Sessions
 from .state import LoginStates, PendingLogin
 
 log = logging.getLogger("dingmw")
 
 FORWARD_ANONYMOUS = Forward(None)
 
+# What a route does once the request's session is known (None: no valid session).
+Then = Callable[[Identity | None], Decision]
+D = TypeVar("D", bound=Decision)
+
+
+def settle(decision: Decision) -> Flow[WebResponse | Forward]:
+    """A decision as the result of a flow: its response, its forward, or its flow's result."""
+    if isinstance(decision, Exchange):
+        return (yield from decision.flow)
+    return decision.response if isinstance(decision, Respond) else decision
+
+
+def state_cookie_prefix(cookie_name: str) -> str:
+    """Login-state cookies live under the prefix path, so `__Host-` becomes `__Secure-`."""
+    if cookie_name.startswith("__Host-"):
+        return f"__Secure-{cookie_name[len('__Host-') :]}_state_"
+    return f"{cookie_name}_state_"
+
 
 class Finish(Protocol):
-    """What a completed login answers; the default is a 302 to the saved `next`."""
+    """What a completed login answers; the default is a 302 to the saved `next`.
+
+    `headers` forget the login state and set the new session cookie."""
 
     def __call__(
-        self, req: WebRequest, identity: Identity, next_path: str, headers: Headers
+        self, req: WebRequest, identity: Identity, pending: PendingLogin, headers: Headers
     ) -> Flow[WebResponse]: ...
+
+
+def finish_at_next(
+    req: WebRequest, identity: Identity, pending: PendingLogin, headers: Headers
+) -> Flow[WebResponse]:
+    return redirect_to_next(req, identity, pending.next_path, headers)
 
 
 class Renderer(Protocol):
@@ -80,12 +121,19 @@ class Core:
         clock: Callable[[], float] = time.time,
         provider: Provider | None = None,
         finish: Finish | None = None,
+        login_page: str = "qr",
+        cache: SessionCache,
     ) -> None:
         self.settings = settings
         self.render = render
         self.clock = clock
         self.prefix = settings.path_prefix
         self.public = PublicPaths(settings.public_paths)
+        self.audience = site_audience(settings)
+        # The audiences whose "everywhere" revocations reach this site's sessions.
+        self.audiences: tuple[str, ...] = (self.audience,)
+        if settings.hub_url:  # a site that logs in through a hub honours its logouts
+            self.audiences += (hub_audience(settings.hub_url),)
         self.sessions = Sessions(
             secret_keys=settings.secret_keys,
             cookie_name=settings.cookie_name,
@@ -93,19 +141,30 @@ class Core:
             path="/",
             domain=settings.cookie_domain,
             clock=clock,
+            cache=cache,
+            audience=self.audience,
+            recheck=settings.session_recheck,
         )
         self.states = LoginStates(
             secret_keys=settings.secret_keys,
-            cookie_prefix=f"{settings.cookie_name}_state_",
+            cookie_prefix=state_cookie_prefix(settings.cookie_name),
             max_age=settings.state_max_age,
             domain=None,
             clock=clock,
+            audience=self.audience,
         )
         self.provider = provider or make_provider(settings, clock)
-        self.finish: Finish = finish or redirect_to_next
+        self.finish: Finish = finish or finish_at_next
+        # DINGMW_LOGIN_PAGE, else the default of whoever runs this core (site: qr, hub: dingtalk).
+        self.login_page = settings.login_page or login_page
         self.directory = (
             CorpDirectory(settings, clock)
-            if settings.enrich == "detail" or settings.corp_id
+            if settings.enrich == "detail" or inclient.enabled(settings)
+            else None
+        )
+        self.in_client_login = (
+            inclient.InClientLogin(settings, self.directory)
+            if self.directory is not None and inclient.enabled(settings)
             else None
         )
         self._handlers: dict[Route, Callable[[WebRequest], Decision]] = {
@@ -114,6 +173,8 @@ class Core:
             Route.LOGOUT: self._logout,
             Route.ME: self._me,
             Route.AUTH: self._auth,
+            Route.HEALTHZ: lambda req: Respond(health.healthz()),
+            Route.READYZ: lambda req: Exchange(health.readyz()),
         }
 
     # The entry points -----------------------------------------------------
@@ -121,17 +182,17 @@ class Core:
     def quick(self, path: str, cookie_header: str) -> Forward | None:
         """The hot path, from the path and `Cookie` header alone.
 
-        `Forward` for a request to the app that carries a valid session (or
-        targets a public path); None means "build a `WebRequest` and call
-        `decide`", which then answers every other case.
+        `Forward` for a request to the app that carries a verified session
+        whose re-check is not due (or targets a public path); None means
+        "build a `WebRequest` and call `decide`", which answers every other case.
         """
         if path.startswith(self.prefix) and own_route(path, self.prefix) is not None:
             return None
-        identity = self.sessions.load(cookie_header)
+        identity = self.sessions.cached(cookie_header)
         if identity is not None:
             return Forward(identity)
-        if self.public.match(path):
-            return FORWARD_ANONYMOUS
+        if self.public.match(path) and not self.sessions.has_cookie(cookie_header):
+            return FORWARD_ANONYMOUS  # a session not cached yet is opened by `decide`
         return None
 
     def behind_proxy(self, req: WebRequest) -> WebRequest:
@@ -147,10 +208,10 @@ class Core:
             return Respond(self.error(req, exc))
         own = own_route(req.path, self.prefix)
         if own is None:
-            identity = self.identity(req)
-            if identity is not None or self.public.match(req.path):
-                return Forward(identity)
-            return Respond(self.login_required(req))
+            try:
+                return self.with_session(req, lambda identity: self._app(req, identity))
+            except LoginError as exc:
+                return Respond(self.error(req, exc))
         route, methods = own
         handler = self._handlers.get(route)
         if handler is None:
@@ -169,8 +230,80 @@ class Core:
         except LoginError as exc:
             return Respond(self.error(req, exc))
 
-    def identity(self, req: WebRequest) -> Identity | None:
-        return self.sessions.load(req.headers.get("cookie", ""))
+    def _app(self, req: WebRequest, identity: Identity | None) -> Decision:
+        if identity is not None or self.public.match(req.path):
+            return Forward(identity)
+        return Respond(self.login_required(req))
+
+    # Sessions -----------------------------------------------------------------
+
+    def with_session(
+        self,
+        req: WebRequest,
+        then: Callable[[Identity | None], D],
+        *,
+        refused_as_anonymous: bool = False,
+    ) -> D | Respond | Exchange:
+        """`then(identity)` for the request's session, re-checked first when that is due.
+
+        A session is re-checked when this process first sees it and then every
+        `DINGMW_SESSION_RECHECK` seconds: the allow-lists, then the store's
+        revocations (an `Exchange`). A revoked session reads as none; one the
+        allow-lists refuse gets their 403 page (or reads as none with
+        `refused_as_anonymous`, for the login page). The store failing is a 503.
+        """
+        found = self.sessions.lookup(req.cookie_header)
+        if found is None:
+            return then(None)
+        value, entry = found
+        if self.sessions.due(entry):
+            return Exchange(self._recheck(req, value, entry, then, refused_as_anonymous))
+        if entry.refused is not None:
+            return then(None) if refused_as_anonymous else Respond(self.error(req, entry.refused))
+        return then(entry.session.identity)
+
+    def _recheck(
+        self, req: WebRequest, value: str, entry: Entry, then: Then, anonymous: bool
+    ) -> Flow[WebResponse | Forward]:
+        session = entry.session
+        identity = session.identity
+        try:
+            self.admit(identity)
+        except ForbiddenError as exc:
+            log.info(
+                "dingmw: session refused by the allow-lists: %s unionid=%s",
+                exc.reason,
+                identity.unionid,
+            )
+            self.sessions.checked(entry, exc)
+            decision = then(None) if anonymous else Respond(self.error(req, exc))
+            return (yield from settle(decision))
+        try:
+            revoked = yield from is_revoked(
+                session.sid, identity.unionid, session.issued_ms, self.audiences
+            )
+        except LoginError as exc:
+            return self.error(req, exc)
+        if revoked:
+            log.info("dingmw: revoked session refused unionid=%s", identity.unionid)
+            self.sessions.forget(value)
+            return (yield from settle(then(None)))
+        self.sessions.checked(entry)
+        return (yield from settle(then(identity)))
+
+    def revoke_everywhere(
+        self, unionid: str, *, audiences: tuple[str, ...] | None = None
+    ) -> Flow[None]:
+        """Revoke every session of `unionid` issued until now, on every site of this audience.
+
+        `audiences` defaults to this site's; pass `hub_audience(url)` (from
+        `core.revocation`) to reach the sites that log in through the hub at `url`.
+        This process's cached sessions of the person are re-checked at once.
+        """
+        now = self.clock()
+        for audience in audiences or (self.audience,):
+            yield from revoke_person(unionid, audience, now, self.settings.session_max_age)
+        self.sessions.recheck_person(unionid)
 
     # Shared pieces ----------------------------------------------------------
 
@@ -212,26 +345,21 @@ class Core:
             )
         # A 503 concerns our own infrastructure (addresses): in the log, not the answer.
         detail = "" if exc.status == 503 else exc.detail
-        accept = req.headers.get("accept", "")
-        if accept and "text/html" not in accept and "*/*" not in accept:
+        if not prefers_html(req.headers.get("accept", "")):
             data: dict[str, Any] = {"error": exc.reason}
             if detail:
                 data["detail"] = detail
             data.update(exc.params)
             return json_response(status, data, headers)
-        page = self.render(
-            "error.html",
-            self.language(req),
-            {
-                "status": status,
-                "reason": exc.reason,
-                "detail": detail,
-                "params": exc.params,
-                "login_url": self.own_url(req, "login"),
-                "home_url": (req.root_path or "") + "/",
-            },
-        )
-        return WebResponse(status=status, headers=(*PAGE_HEADERS, *headers), body=page.encode())
+        context = {
+            "status": status,
+            "reason": exc.reason,
+            "detail": detail,
+            "params": exc.params,
+            "login_url": self.own_url(req, "login"),
+            "home_url": (req.root_path or "") + "/",
+        }
+        return self.page(req, "error.html", context, status=status, headers=headers)
 
     def redirect_uri(self, req: WebRequest) -> str:
         return f"{external_base(req, self.settings)}{self.prefix}/callback"
@@ -243,19 +371,45 @@ class Core:
 
     def _login(self, req: WebRequest) -> Decision:
         query = req.query()
-        next_path = safe_next(query.get("next")) or "/"
-        if self.identity(req) is not None and not query.get("switch"):
-            return Respond(WebResponse(status=302, headers=(("location", next_path), NO_STORE)))
+        next_path = safe_next(same_origin_path(query.get("next"), req, self.settings)) or "/"
+        if query.get("switch"):
+            return Respond(self.start_login(req, next_path))
+        return self.with_session(
+            req,
+            lambda identity: Respond(
+                self.start_login(req, next_path)
+                if identity is None
+                else WebResponse(status=302, headers=(("location", next_path), NO_STORE))
+            ),
+            refused_as_anonymous=True,
+        )
+
+    def start_login(
+        self,
+        req: WebRequest,
+        next_path: str,
+        *,
+        extra: Mapping[str, str] | None = None,
+        redirect_uri: str | None = None,
+    ) -> WebResponse:
+        """A new login state bound to this browser, then DingTalk's own login page (302) or
+        ours with the QR (`DINGMW_LOGIN_PAGE`). `extra` travels in the signed state;
+        `redirect_uri` (default: this site's `/callback`) is where DingTalk sends the code."""
         secure = is_https(req, self.settings)
-        redirect_uri = self.redirect_uri(req)
+        redirect_uri = redirect_uri or self.redirect_uri(req)
         state, cookies = self.states.begin(
-            next_path, cookies=req.cookies(), path=self.state_cookie_path(req), secure=secure
+            next_path,
+            cookies=req.cookies(),
+            path=self.state_cookie_path(req),
+            secure=secure,
+            extra=extra,
         )
         widget = self.provider.widget(state=state, redirect_uri=redirect_uri)
         set_cookies = tuple(("set-cookie", c) for c in cookies)
-        if widget.widget == "redirect":
-            location = ("location", widget.authorize_url)
-            return Respond(WebResponse(status=302, headers=(location, NO_STORE, *set_cookies)))
+        hosted = widget.hosted_url if self.login_page == "dingtalk" else None
+        if widget.widget == "redirect" or (hosted and not self.in_client(req)):
+            location = ("location", hosted or widget.authorize_url)
+            return WebResponse(status=302, headers=(location, NO_STORE, *set_cookies))
         config: dict[str, Any] = {
             "flow": self.settings.flow,
             "state": state,
@@ -269,25 +423,36 @@ class Core:
         jsapi_url = None
         if self.in_client(req):
             jsapi_url = self.settings.jsapi_script_url
-            config["in_client"] = {"corp_id": self.settings.corp_id}
-        page = self.render(
-            "login.html",
-            self.language(req),
-            {
-                "config": config,
-                "next": next_path,
-                "script_url": widget.script_url,
-                "jsapi_url": jsapi_url,
-            },
+            config.update(inclient.page_config(self.settings))
+        context = {
+            "config": config,
+            "next": next_path,
+            "script_url": widget.script_url,
+            "script_integrity": self.settings.script_integrity(widget.script_url),
+            "jsapi_url": jsapi_url,
+            "jsapi_integrity": self.settings.script_integrity(jsapi_url),
+        }
+        return self.page(req, "login.html", context, headers=set_cookies)
+
+    def page(
+        self,
+        req: WebRequest,
+        template: str,
+        context: Mapping[str, Any],
+        *,
+        status: int = 200,
+        headers: Headers = (),
+    ) -> WebResponse:
+        """A page of dingmw's, with a fresh nonce for its scripts in its Content-Security-Policy."""
+        nonce = secrets.token_urlsafe(18)
+        body = self.render(template, self.language(req), {**context, "csp_nonce": nonce})
+        return WebResponse(
+            status=status, headers=(*page_headers(nonce), *headers), body=body.encode()
         )
-        headers = (*PAGE_HEADERS, *set_cookies)
-        return Respond(WebResponse(status=200, headers=headers, body=page.encode()))
 
     def in_client(self, req: WebRequest) -> bool:
         """Inside the DingTalk client (its User-Agent says so) with silent login configured."""
-        return (
-            bool(self.settings.corp_id) and "dingtalk" in req.headers.get("user-agent", "").lower()
-        )
+        return inclient.inside_dingtalk(self.settings, req.headers.get("user-agent", ""))
 
     def _callback(self, req: WebRequest) -> Decision:
         query = req.query()
@@ -295,19 +460,13 @@ class Core:
         secure = is_https(req, self.settings)
         path = self.state_cookie_path(req)
         if "error" in query:
-            state_cookie = self.states.cookie_name(query.get("state") or "-")
-            clear = (
-                (("set-cookie", self.states.forget(state_cookie, path=path, secure=secure)),)
-                if state_cookie in cookies
-                else ()
-            )
-            refused = BadRequestError("dingtalk_denied", query["error"][:200])
-            return Respond(self.error(req, refused, headers=clear))
+            return self._denied(req, query, cookies, path, secure)
         pending = self.states.check(query.get("state"), cookies)
         forget = ("set-cookie", self.states.forget(pending.cookie_name, path=path, secure=secure))
-        jsapi_code = query.get("jsapi_code")
-        if jsapi_code and self.directory is not None and self.settings.corp_id:
-            exchange = self.directory.in_client(jsapi_code)
+        in_client = self.in_client_login
+        jsapi_code = in_client.code_from(query) if in_client is not None else None
+        if in_client is not None and jsapi_code:
+            exchange = in_client.exchange(jsapi_code)
         else:
             code = self.provider.code_from(query)
             if not code:
@@ -316,6 +475,37 @@ class Core:
                 code, redirect_uri=self.redirect_uri(req), state=pending.nonce
             )
         return Exchange(self._complete(req, pending, exchange, secure, forget))
+
+    def _denied(
+        self,
+        req: WebRequest,
+        query: Mapping[str, str],
+        cookies: Mapping[str, str],
+        path: str,
+        secure: bool,
+    ) -> Decision:
+        """DingTalk answered `?error=`: the state is used up (when it is valid) and forgotten."""
+        refused = BadRequestError("dingtalk_denied", query["error"][:200])
+        state_cookie = self.states.cookie_name(query.get("state") or "-")
+        clear: Headers = (
+            (("set-cookie", self.states.forget(state_cookie, path=path, secure=secure)),)
+            if state_cookie in cookies
+            else ()
+        )
+        try:
+            pending = self.states.check(query.get("state"), cookies)
+        except StateError:
+            return Respond(self.error(req, refused, headers=clear))
+        return Exchange(self._consume_denied(req, pending, refused, clear))
+
+    def _consume_denied(
+        self, req: WebRequest, pending: PendingLogin, refused: LoginError, clear: Headers
+    ) -> Flow[WebResponse]:
+        try:
+            yield from self.states.consume(pending)
+        except LoginError as exc:
+            log.info("dingmw: refused login's state not recorded: %s", exc.reason)
+        return self.error(req, refused, headers=clear)
 
     def _complete(
         self,
@@ -338,7 +528,7 @@ class Core:
         log.info("dingmw: login unionid=%s userid=%s", identity.unionid, identity.userid or "-")
         session = ("set-cookie", self.sessions.issue(identity, secure=secure))
         try:
-            return (yield from self.finish(req, identity, pending.next_path, (forget, session)))
+            return (yield from self.finish(req, identity, pending, (forget, session)))
         except LoginError as exc:
             return self.error(req, exc, headers=(forget,))
 
@@ -354,20 +544,69 @@ class Core:
             raise ForbiddenError("dept_not_allowed", **who)
 
     def _logout(self, req: WebRequest) -> Decision:
-        target = safe_next(req.query().get("next")) or f"{req.root_path}/"
-        clear = self.sessions.clear(secure=is_https(req, self.settings))
-        return Respond(
-            WebResponse(status=302, headers=(("location", target), NO_STORE, ("set-cookie", clear)))
+        query = req.query()
+        everywhere = query.get("everywhere", "") in ("1", "true", "yes")
+        target = safe_next(query.get("next")) or f"{req.root_path}/"
+        if req.method == "POST":
+            if not same_origin(req, self.settings, navigation=False):
+                return Respond(self.error(req, ForbiddenError("cross_site_logout")))
+        elif (
+            req.method != "GET"
+            or everywhere
+            or not same_origin(req, self.settings, navigation=True)
+        ):
+            return Respond(self._confirm_logout(req, target, everywhere))
+        clear = ("set-cookie", self.sessions.clear(secure=is_https(req, self.settings)))
+        done = WebResponse(status=302, headers=(("location", target), NO_STORE, clear))
+        found = self.sessions.lookup(req.cookie_header)
+        if found is None:
+            return Respond(done)
+        value, entry = found
+        return Exchange(self._revoke(req, value, entry, everywhere, done, clear))
+
+    def _confirm_logout(self, req: WebRequest, target: str, everywhere: bool) -> WebResponse:
+        """A page whose button logs out by a same-origin POST (a link from elsewhere cannot)."""
+        params = f"next={quote(target, safe='/')}" + ("&everywhere=1" if everywhere else "")
+        action = f"{self.own_url(req, 'logout')}?{params}"
+        return self.page(
+            req,
+            "logout.html",
+            {"action": action, "everywhere": everywhere, "cancel_url": target},
         )
 
+    def _revoke(
+        self,
+        req: WebRequest,
+        value: str,
+        entry: Entry,
+        everywhere: bool,
+        done: WebResponse,
+        clear: tuple[str, str],
+    ) -> Flow[WebResponse]:
+        session = entry.session
+        unionid = session.identity.unionid
+        self.sessions.forget(value)
+        try:
+            yield from revoke_session(session.sid, session.expires, self.clock())
+            if everywhere:
+                yield from self.revoke_everywhere(unionid)
+        except LoginError as exc:
+            return self.error(req, exc, headers=(clear,))
+        log.info("dingmw: logout unionid=%s%s", unionid, " everywhere" if everywhere else "")
+        return done
+
     def _me(self, req: WebRequest) -> Decision:
-        identity = self.identity(req)
+        return self.with_session(req, lambda identity: self._me_answer(req, identity))
+
+    def _me_answer(self, req: WebRequest, identity: Identity | None) -> Decision:
         if identity is None:
             return Respond(unauthorized(self.own_url(req, "login")))
         return Respond(json_response(200, identity.to_dict()))
 
     def _auth(self, req: WebRequest) -> Decision:
-        identity = self.identity(req)
+        return self.with_session(req, lambda identity: self._auth_answer(req, identity))
+
+    def _auth_answer(self, req: WebRequest, identity: Identity | None) -> Decision:
         if identity is None:
             return Respond(unauthorized(self.own_url(req, "login")))
         return Respond(WebResponse(status=204, headers=(*identity_headers(identity), NO_STORE)))

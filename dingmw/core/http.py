@@ -6,6 +6,8 @@ import dataclasses
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, quote
 
+from werkzeug.sansio.http import parse_cookie
+
 Headers = tuple[tuple[str, str], ...]
 
 
@@ -65,31 +67,53 @@ def iri_to_uri(text: str) -> str:
 
 
 def cookie_value(header: str, name: str) -> str | None:
-    """The value of cookie `name` in a `Cookie` header, or None (the first one wins)."""
-    key = name + "="
-    start = header.find(key)
+    """The value of cookie `name` in a `Cookie` header, or None (the first one wins).
+
+    The answer is `werkzeug.sansio.http.parse_cookie(header).get(name)`. This
+    runs on every request not yet in the session cache, so the common case is
+    read without building a dict: when the cookie is a `name=token` part and
+    everything before it is plain (`a=1; b=2`: no quote, tab, stray space or
+    nameless part), werkzeug's grammar there is a split at `;` and the first
+    `=`. Anything else goes to werkzeug itself (a quoted value may hold `;`).
+    `tests/core/test_parsers.py` compares the two on many random headers.
+    """
+    start = header.find(name)
+    if start < 0:
+        return None  # every key werkzeug finds is a substring of the header
     while start >= 0:
-        if start == 0 or header[start - 1] in " ;\t":
-            begin = start + len(key)
-            end = header.find(";", begin)
-            value = (header[begin:end] if end >= 0 else header[begin:]).strip()
-            if len(value) >= 2 and value[0] == value[-1] == '"':
-                value = value[1:-1]
-            return value
-        start = header.find(key, start + 1)
-    return None
+        after = start + len(name)
+        if (start == 0 or header[start - 1] == ";" or header[start - 2 : start] == "; ") and _plain(
+            header[:start]
+        ):
+            if after == len(header) or header[after] == ";":
+                return ""
+            if header[after] == "=":
+                end = header.find(";", after)
+                value = header[after + 1 : end] if end >= 0 else header[after + 1 :]
+                if '"' not in value and " " not in value and "\t" not in value:
+                    return value
+                break
+        start = header.find(name, after)
+    return parse_cookie(header).get(name)
+
+
+def _plain(prefix: str) -> bool:
+    """No quote, no tab, a space only after `;`, no part starting with `=`."""
+    return (
+        '"' not in prefix
+        and "\t" not in prefix
+        and prefix.count(" ") == prefix.count("; ")
+        and not prefix.startswith("=")
+        and ";=" not in prefix
+        and "; =" not in prefix
+    )
 
 
 def parse_cookies(header: str) -> dict[str, str]:
+    """Every cookie of a `Cookie` header (werkzeug's parser; the first one wins)."""
     cookies: dict[str, str] = {}
-    for part in header.split(";"):
-        key, sep, value = part.partition("=")
-        key = key.strip()
-        if sep and key:
-            value = value.strip()
-            if len(value) >= 2 and value[0] == value[-1] == '"':
-                value = value[1:-1]
-            cookies.setdefault(key, value)
+    for key, value in parse_cookie(header).items(multi=True):
+        cookies.setdefault(key, value)
     return cookies
 
 
@@ -102,7 +126,11 @@ def set_cookie(
     secure: bool,
     domain: str | None = None,
 ) -> str:
-    """A `Set-Cookie` value: always HttpOnly and SameSite=Lax; `max_age=0` deletes."""
+    """A `Set-Cookie` value: always HttpOnly and SameSite=Lax; `max_age=0` deletes.
+
+    A `__Host-` or `__Secure-` name is always `Secure` (browsers refuse it otherwise).
+    """
+    secure = secure or name.startswith(("__Host-", "__Secure-"))
     parts = [f"{name}={value}", f"Path={path}", f"Max-Age={max_age}"]
     if max_age == 0:
         parts.append("Expires=Thu, 01 Jan 1970 00:00:00 GMT")

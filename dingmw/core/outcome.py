@@ -26,9 +26,13 @@ class Respond:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Exchange:
-    """Run `flow` with a driver (DingTalk calls, store operations), then send its response."""
+    """Run `flow` with a driver (DingTalk calls, store operations), then send its response.
 
-    flow: Flow[WebResponse]
+    A flow that re-checks a session may instead end with a `Forward`: then the
+    request goes on to the wrapped app, as if `decide` had forwarded it.
+    """
+
+    flow: Flow[WebResponse | Forward]
 
 
 Decision: TypeAlias = Forward | Respond | Exchange

@@ -56,14 +56,42 @@ def safe_next(raw: str | None) -> str | None:
     return iri_to_uri(raw)
 
 
+def same_origin_path(raw: str | None, req: WebRequest, settings: Settings) -> str | None:
+    """An absolute `next` on this site's own origin as its path and query; else `raw` as is.
+
+    Starlette's `@requires(..., redirect=...)` sends the page as a full URL
+    (`?next=http://host/page`); one on another origin stays absolute, so
+    `safe_next` refuses it.
+    """
+    if not raw or not raw.lower().startswith(("http://", "https://")):
+        return raw
+    parts = urlsplit(raw)
+    own = urlsplit(external_base(req, settings))
+    if (parts.scheme.lower(), parts.netloc.lower()) != (own.scheme, own.netloc.lower()):
+        return raw
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
 def _first(value: str) -> str:
     return value.split(",", 1)[0].strip()
 
 
+def valid_prefix(prefix: str) -> bool:
+    """A mount path: `/a/b` segments of URL characters, no `.`/`..` segment, no `//`,
+    and no percent-encoded `/`, `\\` or `.` (which a server may decode later)."""
+    if not _PREFIX_RE.match(prefix):
+        return False
+    lowered = prefix.lower()
+    if any(code in lowered for code in ("%2f", "%5c", "%2e", "%00")):
+        return False
+    return all(segment not in (".", "..") for segment in prefix.split("/")[1:])
+
+
 def forwarded_prefix(req: WebRequest) -> str:
     """`X-Forwarded-Prefix` (trusted proxies only): where the proxy mounts this app."""
-    prefix = _first(req.headers.get("x-forwarded-prefix", "")).rstrip("/")
-    if prefix and not _PREFIX_RE.match(prefix):
+    raw = _first(req.headers.get("x-forwarded-prefix", ""))
+    prefix = raw.rstrip("/")
+    if prefix and (not valid_prefix(prefix) or raw.endswith("//")):
         raise BadRequestError("bad_forwarded", "X-Forwarded-Prefix is not a valid path")
     return prefix
 
@@ -84,9 +112,35 @@ def external_base(req: WebRequest, settings: Settings) -> str:
         raise BadRequestError("bad_forwarded", "X-Forwarded-Proto must be http or https")
     if not host or not _HOST_RE.match(host):
         raise BadRequestError("bad_host", "the Host header is not a valid host name")
-    if prefix and not _PREFIX_RE.match(prefix):
+    if prefix and not valid_prefix(prefix):
         raise BadRequestError("bad_forwarded", "X-Forwarded-Prefix is not a valid path")
     return f"{scheme}://{host}{prefix}"
+
+
+def origin_of(url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def same_origin(req: WebRequest, settings: Settings, *, navigation: bool) -> bool:
+    """Whether the browser says the request comes from this site itself.
+
+    `Sec-Fetch-Site` decides when sent (`same-origin`; for a top-level
+    navigation also `none`: a bookmark or a typed address). Without it, the
+    `Origin`, else the `Referer`, must be this site's origin. A request that
+    says nothing is not same-origin.
+    """
+    site = req.headers.get("sec-fetch-site")
+    if site is not None:
+        return site == "same-origin" or (navigation and site == "none")
+    own = origin_of(external_base(req, settings))
+    origin = req.headers.get("origin")
+    if origin is not None:
+        return origin.lower() == own
+    referer = req.headers.get("referer")
+    return referer is not None and origin_of(referer) == own
 
 
 def is_https(req: WebRequest, settings: Settings) -> bool:

@@ -7,6 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
+
 from ..identity import Identity
 from .effects import Flow, done
 from .http import Headers, WebRequest, WebResponse
@@ -18,28 +21,57 @@ PAGE_HEADERS: Headers = (
     HTML,
     NO_STORE,
     ("x-frame-options", "DENY"),
-    ("content-security-policy", "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"),
     ("x-content-type-options", "nosniff"),
 )
 
 
+LANGUAGES = ("en", "zh")  # the first is the default
+
+
+def content_security_policy(nonce: str) -> str:
+    """The policy of dingmw's pages: scripts only with this response's nonce.
+
+    `'strict-dynamic'` lets the (nonce-carrying, integrity-pinned) DingTalk widget
+    script load what it needs; nothing else runs: no injected inline script, no
+    `javascript:` URL, no plugin. The pages cannot be framed and their forms post
+    only to this site.
+    """
+    return (
+        f"script-src 'nonce-{nonce}' 'strict-dynamic'; object-src 'none'; base-uri 'none'; "
+        "frame-ancestors 'none'; form-action 'self'"
+    )
+
+
+def page_headers(nonce: str) -> Headers:
+    return (*PAGE_HEADERS, ("content-security-policy", content_security_policy(nonce)))
+
+
 def choose_language(accept_language: str) -> str:
-    """`zh` or `en`, whichever the browser prefers (English when it names neither)."""
-    best, best_q = "en", -1.0
-    for index, item in enumerate(accept_language.split(",")):
-        tag, _, params = item.strip().partition(";")
-        tag = tag.strip().lower()
-        q = 1.0
-        if params.strip().startswith("q="):
-            try:
-                q = float(params.strip()[2:])
-            except ValueError:
-                q = 0.0
-        q -= index * 1e-6
-        lang = "zh" if tag.startswith("zh") else "en" if tag.startswith("en") else None
-        if lang and q > best_q:
-            best, best_q = lang, q
-    return best
+    """`zh` or `en`, whichever `Accept-Language` prefers (English when it names neither).
+
+    Parsed by werkzeug (quality values in any case, `*`); any `zh-*` tag is
+    Chinese, any `en-*` English; `*` is the first language not refused with `q=0`.
+    """
+    if not accept_language:
+        return LANGUAGES[0]
+    parsed = parse_accept_header(accept_language, LanguageAccept)
+    refused = {_primary(tag) for tag, q in parsed if q <= 0}
+    for tag, q in parsed:
+        if q <= 0:
+            continue
+        if tag == "*":
+            for lang in LANGUAGES:
+                if lang not in refused:
+                    return lang
+            continue
+        primary = _primary(tag)
+        if primary in LANGUAGES:
+            return primary
+    return LANGUAGES[0]
+
+
+def _primary(tag: str) -> str:
+    return tag.split("-", 1)[0].split("_", 1)[0].lower()
 
 
 def header_value(text: str) -> str:

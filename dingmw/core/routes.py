@@ -12,6 +12,11 @@ serving a protected page through a public prefix.
 Rule 3: everything else is protected. Without a session, a browser navigation
 (GET/HEAD accepting `text/html`) is redirected to the login page; anything
 else gets 401 JSON.
+
+Rule 4: `prefers_html` alone tells a browser from an API client, for the
+redirect to the login page and for error pages alike: a browser names
+`text/html` (or XHTML) in `Accept`, with a quality above 0 and at least that
+of JSON. `*/*` alone (curl, most HTTP libraries) is an API client.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ import enum
 import re
 from collections.abc import Iterable
 
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
+
 
 class Route(enum.Enum):
     LOGIN = "login"
@@ -27,6 +35,8 @@ class Route(enum.Enum):
     LOGOUT = "logout"
     ME = "me"
     AUTH = "auth"
+    HEALTHZ = "healthz"
+    READYZ = "readyz"
     NOT_FOUND = "not_found"
     APP = "app"
 
@@ -38,6 +48,8 @@ ROUTES: dict[str, tuple[Route, frozenset[str]]] = {
     "/logout": (Route.LOGOUT, frozenset({"GET", "HEAD", "POST"})),
     "/me": (Route.ME, frozenset({"GET", "HEAD"})),
     "/auth": (Route.AUTH, frozenset({"GET", "HEAD"})),
+    "/healthz": (Route.HEALTHZ, frozenset({"GET", "HEAD"})),
+    "/readyz": (Route.READYZ, frozenset({"GET", "HEAD"})),
 }
 
 _DOT_SEGMENT = re.compile(r"(?:^|/)\.{1,2}(?:/|$)")
@@ -78,6 +90,18 @@ class PublicPaths:
         return "//" not in path and not _DOT_SEGMENT.search(path)
 
 
+_HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+
+
+def prefers_html(accept: str) -> bool:
+    """A browser rather than an API client, from its `Accept` header (rule 4)."""
+    if "html" not in accept.lower():
+        return False
+    parsed = parse_accept_header(accept, MIMEAccept)
+    html = max((q for value, q in parsed if value.lower() in _HTML_TYPES), default=0.0)
+    return html > 0 and html >= parsed.quality("application/json")
+
+
 def wants_html(method: str, accept: str) -> bool:
-    """A browser navigation: GET/HEAD that accepts HTML."""
-    return method in ("GET", "HEAD") and "text/html" in accept
+    """A browser navigation: a GET/HEAD from a browser (a POST is never redirected)."""
+    return method in ("GET", "HEAD") and prefers_html(accept)

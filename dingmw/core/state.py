@@ -6,9 +6,10 @@ expiry, in a short-lived signed cookie named after the nonce. Several pending
 logins (tabs) each have their own cookie; at most `MAX_PENDING` are kept.
 
 Rule 2: a callback is accepted only when this browser holds the signed cookie
-for its `state` (constant-time comparison), the cookie has not expired, and
-the nonce was never used before: using it records it in the store with
-"set if absent", so a replay fails on any instance sharing the store.
+for its `state` (constant-time comparison), the cookie was made for this site
+(its audience, see `core.revocation`), it has not expired, and the nonce was
+never used before: using it records it in the store with "set if absent", so a
+replay fails on any instance sharing the store.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import dataclasses
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 from collections.abc import Callable, Generator, Mapping
 
@@ -24,6 +26,8 @@ from ..errors import StateError
 from .effects import Effect, Reply, store_put
 from .http import set_cookie
 from .signing import Signer
+
+log = logging.getLogger("dingmw")
 
 MAX_PENDING = 5
 _STATE_LEN = 32
@@ -35,6 +39,9 @@ class PendingLogin:
     next_path: str
     expires: float
     cookie_name: str
+    # What the login is for beyond `next`, as the caller of `begin` gave it (the hub's
+    # pending authorization request); signed with the rest.
+    extra: Mapping[str, str] | None = None
 
 
 class LoginStates:
@@ -46,8 +53,10 @@ class LoginStates:
         max_age: int,
         domain: str | None,
         clock: Callable[[], float],
+        audience: str,
     ) -> None:
         self._signer = Signer(secret_keys, "state")
+        self._audience = audience
         self._prefix = cookie_prefix
         self._max_age = max_age
         self._domain = domain
@@ -58,7 +67,13 @@ class LoginStates:
         return f"{self._prefix}{digest}"
 
     def begin(
-        self, next_path: str, *, cookies: Mapping[str, str], path: str, secure: bool
+        self,
+        next_path: str,
+        *,
+        cookies: Mapping[str, str],
+        path: str,
+        secure: bool,
+        extra: Mapping[str, str] | None = None,
     ) -> tuple[str, list[str]]:
         """A new state and the `Set-Cookie` values that bind it to this browser.
 
@@ -66,7 +81,14 @@ class LoginStates:
         """
         now = self._clock()
         nonce = secrets.token_urlsafe(24)
-        payload = {"n": nonce, "next": next_path, "exp": int(now) + self._max_age}
+        payload: dict[str, object] = {
+            "n": nonce,
+            "next": next_path,
+            "exp": int(now) + self._max_age,
+            "aud": self._audience,
+        }
+        if extra is not None:
+            payload["x"] = dict(extra)
         value = self._signer.sign(json.dumps(payload, separators=(",", ":")).encode())
         headers = [
             set_cookie(
@@ -104,6 +126,11 @@ class LoginStates:
             return None
         if not isinstance(data.get("next"), str) or not isinstance(data.get("exp"), int):
             return None
+        extra = data.get("x")
+        if extra is not None and not (
+            isinstance(extra, dict) and all(isinstance(v, str) for v in extra.values())
+        ):
+            return None
         return data
 
     def check(self, state: str | None, cookies: Mapping[str, str]) -> PendingLogin:
@@ -122,10 +149,25 @@ class LoginStates:
         nonce = str(data["n"])
         if not hmac.compare_digest(nonce.encode(), state.encode()):
             raise StateError("state_unknown")
+        if data.get("aud") != self._audience:
+            log.info(
+                "dingmw: login state refused: it was started on another site (audience %s, "
+                "this site's is %s)",
+                str(data.get("aud"))[:8],
+                self._audience[:8],
+            )
+            raise StateError("state_unknown")
         expires = float(str(data["exp"]))
         if self._clock() >= expires:
             raise StateError("state_expired")
-        return PendingLogin(nonce, str(data["next"]), expires, name)
+        extra = data.get("x")
+        return PendingLogin(
+            nonce,
+            str(data["next"]),
+            expires,
+            name,
+            dict(extra) if isinstance(extra, dict) else None,
+        )
 
     def consume(self, pending: PendingLogin) -> Generator[Effect, Reply, None]:
         """Record the nonce as used; `StateError` when it was used before (on any instance)."""

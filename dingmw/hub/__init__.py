@@ -6,6 +6,7 @@ from typing import Any
 
 from ..config import Settings
 from .app import Hub
+from .core import HubCore
 
 
 def create_app(settings: Settings | None = None, **kwargs: Any) -> Hub:
@@ -16,4 +17,4 @@ def create_app(settings: Settings | None = None, **kwargs: Any) -> Hub:
     return Hub(settings if settings is not None else Settings.from_env(), **kwargs)
 
 
-__all__ = ["Hub", "create_app"]
+__all__ = ["Hub", "HubCore", "create_app"]

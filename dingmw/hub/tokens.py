@@ -23,19 +23,10 @@ from typing import Any
 from ..config import Settings
 from ..core.effects import Flow, store_get, store_put, store_take
 from ..identity import Identity
+from .errors import GrantError
 
 CODE_BYTES = 24
 TOKEN_BYTES = 32
-
-
-class GrantError(Exception):
-    """An OAuth 2.0 error response: `error` code, description, HTTP status."""
-
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
-        super().__init__(f"{error}: {description}")
-        self.error = error
-        self.description = description
-        self.status = status
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -1,5 +1,8 @@
 """Login flows as providers: one module per `DINGMW_FLOW`, no `if flow ==` in the core.
 
+Each module declares its flow (`registry.LoginFlow`): the provider, its settings rules,
+its `dingmw check --live` probe and its demo wiring.
+
 A provider turns settings into what the login page needs (`LoginWidget`) and
 a callback's code into an `Identity` (`exchange`, a sub-flow of effects).
 """
@@ -20,12 +23,15 @@ class LoginWidget:
     """What the login page shows.
 
     `widget` is `dtframe` (oauth2), `ddlogin` (sns, bycode) or `redirect`.
+    `hosted_url` is DingTalk's own login page for the same login (`DINGMW_LOGIN_PAGE=dingtalk`),
+    when DingTalk has one.
     """
 
     widget: str
     authorize_url: str
     script_url: str | None
     login_origin: str
+    hosted_url: str | None = None
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
@@ -40,15 +46,6 @@ class Provider(Protocol):
 
 
 def make_provider(settings: Settings, clock: Callable[[], float]) -> Provider:
-    from .bycode import BycodeProvider
-    from .hubclient import HubProvider
-    from .oauth2 import OAuth2Provider
-    from .sns import SnsProvider
+    from .registry import login_flow
 
-    factories: dict[str, Callable[[Settings, Callable[[], float]], Provider]] = {
-        "oauth2": OAuth2Provider,
-        "sns": SnsProvider,
-        "bycode": BycodeProvider,
-        "hub": HubProvider,
-    }
-    return factories[settings.flow](settings, clock)  # Settings allows only these flows
+    return login_flow(settings.flow).make(settings, clock)  # Settings allows only these flows

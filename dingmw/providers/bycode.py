@@ -17,13 +17,14 @@ from urllib.parse import quote
 
 import httpx
 
-from ..config import Settings
+from ..config import DDLOGIN_SCRIPT_URL, Settings
 from ..core.effects import CALL_EXTENSION, Flow
 from ..errors import UpstreamError
 from ..identity import Identity
 from . import LoginWidget
 from .calls import DingTalkError, oapi
-from .sns import ddlogin_widget, identity_from_user_info
+from .registry import LoginFlow
+from .sns import app_token_probe, ddlogin_widget, identity_from_user_info
 
 BYCODE_CALL = "sns/getuserinfo_bycode"
 
@@ -79,3 +80,13 @@ class BycodeProvider:
                 raise UpstreamError(BYCODE_CALL, exc.detail, reason="clock_skew") from None
             raise
         return identity_from_user_info(BYCODE_CALL, data.get("user_info"), self.flow)
+
+
+FLOW = LoginFlow(
+    name="bycode",
+    make=BycodeProvider,
+    probe=app_token_probe,  # the same appId and appSecret as sns
+    widget_script=DDLOGIN_SCRIPT_URL,
+    demo_script="/dinglogin/ddLogin.js",
+    describe=lambda s: [f"QR widget script: {s.widget_script_url}"],
+)

@@ -5,8 +5,8 @@
 → `topapi/user/getbyunionid` (unionid → userid; 60121 means "not a member")
 → `topapi/v2/user/get` (name, email, mobile, title, job number, departments).
 
-The same corp token serves the silent in-client login (`DINGMW_CORP_ID`):
-a JSAPI `requestAuthCode` code → `topapi/v2/user/getuserinfo` → userid.
+The same corp token serves the silent in-client login (`DINGMW_CORP_ID`,
+`providers/inclient.py`).
 
 An invalid or expired token (40001/40014/42001, or 88 with such a
 `sub_code`) is refreshed once and the call retried once (`calls.with_app_token`).
@@ -29,13 +29,12 @@ from ..core.effects import Flow, both, memo
 from ..errors import ForbiddenError, UpstreamError
 from ..identity import Identity
 from .calls import DingTalkError, as_int, as_str, fetch_oapi_token, post_with_app_token
+from .registry import Addon
 
 GETTOKEN_CALL = "gettoken"
 BY_UNIONID_CALL = "topapi/user/getbyunionid"
 USER_GET_CALL = "topapi/v2/user/get"
-GETUSERINFO_CALL = "topapi/v2/user/getuserinfo"
 NOT_MEMBER = 60121
-IN_CLIENT_FLOW = "inclient"
 
 
 def dept_ids(value: object) -> tuple[int, ...]:
@@ -114,18 +113,22 @@ class CorpDirectory:
             corp_id=self._s.corp_id or ext_corp or identity.corp_id,
         )
 
-    def in_client(self, code: str) -> Flow[Identity]:
-        """A JSAPI `requestAuthCode` code → the person, inside the DingTalk client."""
-        data = yield from self._topapi(GETUSERINFO_CALL, {"code": code})
-        result = self._result(GETUSERINFO_CALL, data)
-        userid = as_str(result.get("userid"))
-        unionid = as_str(result.get("unionid"))
-        if userid is None or unionid is None:
-            raise UpstreamError(GETUSERINFO_CALL, "the result has no userid or unionid")
-        return Identity(
-            unionid=unionid,
-            userid=userid,
-            name=as_str(result.get("name")),
-            corp_id=self._s.corp_id,
-            flow=IN_CLIENT_FLOW,
-        )
+    def lookup(self, call: str, body: dict[str, Any]) -> Flow[dict[str, Any]]:
+        """`POST {oapi}/{call}` with the corp app's cached token (in-client login uses it)."""
+        return self._topapi(call, body)
+
+
+def corp_token_probe(settings: Settings) -> Flow[str]:
+    """`dingmw check --live`: the corp app's key and secret get a token."""
+    key, secret = settings.corp_credentials
+    params = {"appkey": key, "appsecret": secret}
+    yield from fetch_oapi_token(settings, GETTOKEN_CALL, "/gettoken", params)
+    return f"{GETTOKEN_CALL}: credentials accepted"
+
+
+ADDON = Addon(
+    name="enrich",
+    enabled=lambda s: s.enrich == "detail",
+    probe=corp_token_probe,
+    describe=lambda s: [f"enrichment with corp app {s.corp_credentials[0]}"],
+)

@@ -22,6 +22,7 @@ from ..errors import UpstreamError
 from ..identity import Identity
 from . import LoginWidget
 from .calls import as_str
+from .registry import LoginFlow
 
 TOKEN_CALL = "hub/token"  # noqa: S105  # a call name, not a secret
 USERINFO_CALL = "hub/userinfo"
@@ -108,3 +109,44 @@ class HubProvider:
         except ValueError as exc:
             raise UpstreamError(USERINFO_CALL, f"bad identity: {exc}") from None
         return identity
+
+
+def hub_credentials_probe(settings: Settings) -> Flow[str]:
+    """`dingmw check --live`: prove the site's client id and secret at the hub. A made-up code
+    must be refused as `invalid_grant` (the client was accepted), not as `invalid_client`."""
+    provider = HubProvider(settings, lambda: 0.0)
+    response = yield from http(
+        provider._request(
+            TOKEN_CALL,
+            "POST",
+            "/dingtalk/token",
+            {"authorization": provider._basic, "content-type": "text/plain"},
+            b"code=dingmw-check-not-a-code&state=",
+        )
+    )
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        error = None
+    if response.status_code == 400 and error == "invalid_grant":
+        return f"{TOKEN_CALL}: client {settings.app_key} accepted by the hub"
+    if response.status_code == 401:
+        raise UpstreamError(TOKEN_CALL, "the hub refused this client id or secret (invalid_client)")
+    raise UpstreamError(TOKEN_CALL, f"unexpected answer from the hub: HTTP {response.status_code}")
+
+
+def _needs_hub_url(settings: Settings) -> str | None:
+    if not settings.hub_url:
+        return "DINGMW_HUB_URL is required when DINGMW_FLOW=hub"
+    return None
+
+
+FLOW = LoginFlow(
+    name=HUB_FLOW,
+    make=HubProvider,
+    probe=hub_credentials_probe,
+    rules=(_needs_hub_url,),
+    gives_corp=True,  # the hub passes on what it knows (its own enrichment or allow-lists)
+    gives_departments=True,
+    describe=lambda s: [f"hub: {s.hub_url} (this site is client {s.app_key})"],
+)

@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from urllib.parse import quote, urlencode
 
-from ..config import Settings
+from ..config import DTFRAME_SCRIPT_URL, Settings
 from ..core.effects import Flow
 from ..errors import UpstreamError
 from ..identity import Identity
 from . import LoginWidget
 from .calls import api, as_str, build
+from .registry import LoginFlow
 
 TOKEN_CALL = "oauth2/userAccessToken"  # noqa: S105  # a call name, not a secret
 ME_CALL = "contact/users/me"
@@ -46,9 +47,11 @@ class OAuth2Provider:
         return f"{self._s.login_url}/oauth2/auth?{query}"
 
     def widget(self, *, state: str, redirect_uri: str) -> LoginWidget:
+        authorize_url = self.authorize_url(state=state, redirect_uri=redirect_uri)
         return LoginWidget(
             widget="dtframe",
-            authorize_url=self.authorize_url(state=state, redirect_uri=redirect_uri),
+            hosted_url=authorize_url,  # the same page, full-window instead of in the frame
+            authorize_url=authorize_url,
             script_url=self._s.widget_script_url,
             login_origin=self._s.login_origin,
             extra={
@@ -104,3 +107,34 @@ class OAuth2Provider:
             corp_id=as_str(token.get("corpId")),
             flow=self.flow,
         )
+
+
+APP_TOKEN_CALL = "oauth2/accessToken"  # noqa: S105  # a call name, not a secret
+
+
+def app_token_probe(settings: Settings) -> Flow[str]:
+    """`dingmw check --live`: the login app's key and secret get an app token."""
+    data = yield from api(
+        APP_TOKEN_CALL,
+        build(
+            APP_TOKEN_CALL,
+            "POST",
+            f"{settings.api_url}/v1.0/oauth2/accessToken",
+            timeout=settings.http_timeout,
+            json_body={"appKey": settings.app_key, "appSecret": settings.app_secret},
+        ),
+    )
+    if not as_str(data.get("accessToken")):
+        raise UpstreamError(APP_TOKEN_CALL, "the reply has no token")
+    return f"{APP_TOKEN_CALL}: credentials accepted"
+
+
+FLOW = LoginFlow(
+    name="oauth2",
+    make=OAuth2Provider,
+    probe=app_token_probe,
+    gives_corp=True,  # the `openid corpid` scope returns the organisation chosen
+    widget_script=DTFRAME_SCRIPT_URL,
+    demo_script="/h5-dingtalk-login/ddlogin.js",
+    describe=lambda s: [f"QR widget script: {s.widget_script_url}"],
+)

@@ -13,12 +13,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from ..config import Settings
+from ..config import DDLOGIN_SCRIPT_URL, Settings
 from ..core.effects import Flow
 from ..errors import UpstreamError
 from ..identity import Identity
 from . import LoginWidget
 from .calls import as_str, build, fetch_oapi_token, oapi, post_with_app_token
+from .registry import LoginFlow
 
 GETTOKEN_CALL = "sns/gettoken"
 PERSISTENT_CALL = "sns/get_persistent_code"
@@ -26,7 +27,9 @@ SNS_TOKEN_CALL = "sns/get_sns_token"  # noqa: S105  # a call name, not a secret
 USERINFO_CALL = "sns/getuserinfo"
 
 
-def sns_authorize_url(settings: Settings, *, state: str, redirect_uri: str) -> str:
+def sns_authorize_url(
+    settings: Settings, *, state: str, redirect_uri: str, page: str = "oauth2/sns_authorize"
+) -> str:
     query = urlencode(
         {
             "appid": settings.app_key,
@@ -37,7 +40,7 @@ def sns_authorize_url(settings: Settings, *, state: str, redirect_uri: str) -> s
         },
         quote_via=quote,
     )
-    return f"{settings.oapi_url}/connect/oauth2/sns_authorize?{query}"
+    return f"{settings.oapi_url}/connect/{page}?{query}"
 
 
 def ddlogin_widget(settings: Settings, *, state: str, redirect_uri: str) -> LoginWidget:
@@ -46,6 +49,10 @@ def ddlogin_widget(settings: Settings, *, state: str, redirect_uri: str) -> Logi
         authorize_url=sns_authorize_url(settings, state=state, redirect_uri=redirect_uri),
         script_url=settings.widget_script_url,
         login_origin=settings.login_origin,
+        # DingTalk's hosted QR page for the same login (dingtalk-api.md §1.2).
+        hosted_url=sns_authorize_url(
+            settings, state=state, redirect_uri=redirect_uri, page="qrconnect"
+        ),
     )
 
 
@@ -113,3 +120,20 @@ class SnsProvider:
             ),
         )
         return identity_from_user_info(USERINFO_CALL, info.get("user_info"), self.flow)
+
+
+def app_token_probe(settings: Settings) -> Flow[str]:
+    """`dingmw check --live`: the login app's appId and appSecret get an app token."""
+    params = {"appid": settings.app_key, "appsecret": settings.app_secret}
+    yield from fetch_oapi_token(settings, GETTOKEN_CALL, "/sns/gettoken", params)
+    return f"{GETTOKEN_CALL}: credentials accepted"
+
+
+FLOW = LoginFlow(
+    name="sns",
+    make=SnsProvider,
+    probe=app_token_probe,
+    widget_script=DDLOGIN_SCRIPT_URL,
+    demo_script="/dinglogin/ddLogin.js",
+    describe=lambda s: [f"QR widget script: {s.widget_script_url}"],
+)

@@ -2,7 +2,7 @@
 
 Keys are namespaced (`dingmw:` + purpose) and always expire. The operations
 match the core's store effects: get, put (optionally only if absent), take
-(get and delete atomically), delete.
+(get and delete atomically), delete, and ping (for `/dingtalk/readyz`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,9 @@ class Store(Protocol):
 
     def delete(self, key: str) -> None: ...
 
+    def ping(self, within: float) -> None:
+        """Raise `StoreError` unless the store answers within `within` seconds."""
+
 
 class AsyncStore(Protocol):
     """An asynchronous store (the ASGI driver's)."""
@@ -34,6 +37,9 @@ class AsyncStore(Protocol):
     async def take(self, key: str) -> str | None: ...
 
     async def delete(self, key: str) -> None: ...
+
+    async def ping(self, within: float) -> None:
+        """Raise `StoreError` unless the store answers within `within` seconds."""
 
 
 def open_stores(url: str) -> tuple[Store, AsyncStore]:

@@ -50,6 +50,9 @@ class MemoryStore:
         with self._lock:
             self._data.pop(key, None)
 
+    def ping(self, within: float) -> None:
+        """The process's own memory always answers."""
+
     def aio(self) -> AsyncMemoryStore:
         return AsyncMemoryStore(self)
 
@@ -71,3 +74,6 @@ class AsyncMemoryStore:
 
     async def delete(self, key: str) -> None:
         self.sync.delete(key)
+
+    async def ping(self, within: float) -> None:
+        self.sync.ping(within)

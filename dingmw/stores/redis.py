@@ -136,6 +136,10 @@ class RedisStore:
         # Close the pool's sockets when the store is dropped, even inside a reference cycle
         # (a WSGI app and its middleware), where the socket could be finalized unclosed first.
         self._finalizer = weakref.finalize(self, self.client.close)
+        self._probe_lock = threading.Lock()
+        self._probe_client: redis.Redis | None = None
+        self._probe_timeout = 0.0
+        self._probe_finalizer: weakref.finalize[Any, Any] | None = None
 
     def __repr__(self) -> str:
         return f"RedisStore({self.url.location!r}, namespace={self.namespace!r})"
@@ -163,9 +167,29 @@ class RedisStore:
         name = self.namespace + key
         self._call("DEL", lambda: self.client.delete(name))
 
+    def ping(self, within: float) -> None:
+        """PING on a connection of its own whose sockets time out after `within` seconds, so a
+        Redis that hangs cannot hold a readiness probe longer than that."""
+        probe = self._probe(within)
+        self._call("PING", probe.ping)
+
+    def _probe(self, timeout: float) -> redis.Redis:
+        with self._probe_lock:
+            if self._probe_client is None or self._probe_timeout != timeout:
+                if self._probe_client is not None:
+                    self._probe_client.close()
+                options = self.url.options(timeout, timeout)
+                self._probe_client = redis.Redis.from_url(self.url.url, **options)
+                self._probe_timeout = timeout
+                self._probe_finalizer = weakref.finalize(self, self._probe_client.close)
+            return self._probe_client
+
     def close(self) -> None:
         """Close the pooled connections (the store reconnects if used again)."""
         self.client.connection_pool.disconnect()
+        with self._probe_lock:
+            if self._probe_client is not None:
+                self._probe_client.connection_pool.disconnect()
 
 
 async def _close_with_loop(client: redis.asyncio.Redis) -> AsyncGenerator[None, None]:
@@ -241,6 +265,15 @@ class AsyncRedisStore:
     async def delete(self, key: str) -> None:
         name = self.namespace + key
         await self._call("DEL", lambda c: c.delete(name))
+
+    async def ping(self, within: float) -> None:
+        """PING, given up after `within` seconds (a cancelled command drops its connection)."""
+        try:
+            await asyncio.wait_for(self._call("PING", lambda c: c.ping()), within)
+        except TimeoutError:
+            raise StoreError(
+                f"Redis PING timed out after {within:g} s at {self.url.location}"
+            ) from None
 
     async def aclose(self) -> None:
         """Close the running loop's client now (other loops close theirs at shutdown)."""

@@ -10,6 +10,11 @@
     window.location.assign(url);
   }
 
+  // The callback URL with `query` added (the hub's callback already has `?forward_url=`).
+  function callback(query) {
+    return cfg.redirect_uri + (cfg.redirect_uri.indexOf("?") < 0 ? "?" : "&") + query;
+  }
+
   function show(text) {
     statusBox.textContent = text;
     statusBox.hidden = false;
@@ -56,8 +61,8 @@
           if (!result || typeof result.authCode !== "string" || !result.authCode) { return; }
           var code = result.authCode;
           try { code = decodeURIComponent(code); } catch (e) { /* keep it as given */ }
-          go(cfg.redirect_uri + "?authCode=" + encodeURIComponent(code) +
-             "&state=" + encodeURIComponent(cfg.state));
+          go(callback("authCode=" + encodeURIComponent(code) +
+                      "&state=" + encodeURIComponent(cfg.state)));
         },
         function (error) {
           var text = typeof error === "string" ? error : (error && error.errorMsg) || "";
@@ -87,8 +92,8 @@
         onSuccess: function (result) {
           window.clearTimeout(timer);
           if (result && typeof result.code === "string" && result.code && !fellBack) {
-            go(cfg.redirect_uri + "?jsapi_code=" + encodeURIComponent(result.code) +
-               "&state=" + encodeURIComponent(cfg.state));
+            go(callback("jsapi_code=" + encodeURIComponent(result.code) +
+                        "&state=" + encodeURIComponent(cfg.state)));
           } else {
             fallBack();
           }

@@ -10,8 +10,12 @@ speak (paths do not collide, so one app serves all three)::
     location = fake.scan(authorize_url, ZHANGSAN.unionid)  # "redirect_uri?authCode=..&state=.."
     uvicorn.run(fake.asgi_app, port=8765)                 # or dingmw.testing.serve()
 
-It shares no code with the rest of dingmw on purpose: it is written from
-shared/dingtalk-api.md alone, so a wrong field name cannot hide on both sides.
+    login_as(client, ZHANGSAN)   # a valid session for a person, in a user's own test
+
+The fake shares no code with the rest of dingmw on purpose: it is written
+from DingTalk's documentation alone, so a wrong field name cannot hide on
+both sides. `login_as` (in `login.py`) is the exception: it issues a session
+with the middleware's own `Sessions`, exactly as a real login would.
 """
 
 from .directory import (
@@ -25,6 +29,7 @@ from .directory import (
     FakeUser,
 )
 from .fake import FakeDingTalk, RecordedRequest, ScanError, serve
+from .login import SessionCookie, identity_of, login_as
 from .oapi import signature_of
 
 __all__ = [
@@ -39,6 +44,9 @@ __all__ = [
     "FakeUser",
     "RecordedRequest",
     "ScanError",
+    "SessionCookie",
+    "identity_of",
+    "login_as",
     "serve",
     "signature_of",
 ]

@@ -11,20 +11,21 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from functools import cached_property
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import quote, urlsplit
 
 import httpx
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from . import api, oapi, pages
 from .directory import FakeApp, FakeUser, default_apps, default_users
 from .faults import Fault, is_api_path
 from .state import World
 from .wire import Req, Resp, html
+
+if TYPE_CHECKING:  # Starlette is needed only for the server face (`asgi_app`)
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
 
 __all__ = ["FakeDingTalk", "RecordedRequest", "ScanError", "serve"]
 
@@ -199,10 +200,15 @@ class FakeDingTalk:
 
     @cached_property
     def asgi_app(self) -> Starlette:
+        from starlette.applications import Starlette
+        from starlette.routing import Route
+
         methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
         return Starlette(routes=[Route("/{path:path}", self._asgi_endpoint, methods=methods)])
 
     async def _asgi_endpoint(self, request: Request) -> Response:
+        from starlette.responses import Response
+
         body = await request.body()
         host = request.headers.get("host") or (request.url.netloc or "localhost")
         req = Req(

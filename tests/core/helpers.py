@@ -27,17 +27,21 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
 
 from dingmw.config import Settings
+from dingmw.core.drive import SyncRunner
 from dingmw.core.effects import Effect, Flow
 from dingmw.core.flow import Core
 from dingmw.core.http import WebRequest, WebResponse
-from dingmw.core.outcome import Decision, Exchange, Respond
+from dingmw.core.outcome import Decision, Exchange, Forward, Respond
+from dingmw.identity import Identity
+from dingmw.session_cache import VerifiedSessions
+from dingmw.stores.memory import MemoryStore
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "dingtalk"
 
@@ -82,7 +86,9 @@ def make_settings(**overrides: Any) -> Settings:
 
 
 def make_core(clock: Clock | None = None, **overrides: Any) -> Core:
-    return Core(make_settings(**overrides), render=fake_render, clock=clock or Clock())
+    clock = clock or Clock()
+    cache = VerifiedSessions(timer=clock)
+    return Core(make_settings(**overrides), render=fake_render, clock=clock, cache=cache)
 
 
 def web_request(
@@ -197,9 +203,38 @@ def responded(decision: Decision) -> WebResponse:
     return decision.response
 
 
+class NoHTTP:
+    """A client for flows that must not call anyone."""
+
+    def send(self, request: httpx.Request) -> httpx.Response:
+        raise AssertionError(f"unexpected HTTP call {request.url}")
+
+
+def settled(decision: Decision, store: MemoryStore | None = None) -> WebResponse | Forward:
+    """What the adapters make of a decision: an exchange's flow run against a memory store."""
+    if isinstance(decision, Exchange):
+        return SyncRunner(NoHTTP(), store or MemoryStore()).run(decision.flow)
+    return decision.response if isinstance(decision, Respond) else decision
+
+
+def settled_response(decision: Decision, store: MemoryStore | None = None) -> WebResponse:
+    result = settled(decision, store)
+    assert isinstance(result, WebResponse), f"expected a response, got {result!r}"
+    return result
+
+
+def identity_of(
+    core: Core, jar: Mapping[str, str], store: MemoryStore | None = None
+) -> Identity | None:
+    """Who the core says a browser with cookies `jar` is, on a protected page."""
+    result = settled(core.decide(web_request("/", cookies=jar)), store)
+    return result.identity if isinstance(result, Forward) else None
+
+
 def exchanged(decision: Decision) -> Flow[WebResponse]:
+    """The flow of an exchange that ends in a response (a callback's, a logout's)."""
     assert isinstance(decision, Exchange), f"expected Exchange, got {decision!r}"
-    return decision.flow
+    return cast(Flow[WebResponse], decision.flow)
 
 
 # Stepping flows ------------------------------------------------------------

@@ -20,12 +20,12 @@ from .helpers import (
     finish,
     finish_by_throwing,
     header,
+    identity_of,
     json_of,
     make_core,
     page_context,
     reply,
     set_cookies,
-    web_request,
 )
 
 CALL = "sns/getuserinfo_bycode"
@@ -75,7 +75,7 @@ def test_full_bycode_login() -> None:
     assert response.status == 302
     assert header(response, "location") == "/desk"
     assert "dingmw_session" in set_cookies(response)
-    identity = browser.core.identity(web_request("/", cookies=browser.jar))
+    identity = identity_of(browser.core, browser.jar)
     assert identity is not None
     assert identity.unionid == "unionid-wangwu"
     assert identity.openid == "openid-wangwu"

@@ -23,13 +23,13 @@ from .helpers import (
     finish,
     finish_by_throwing,
     header,
+    identity_of,
     json_of,
     make_core,
     page_context,
     reply,
     responded,
     set_cookies,
-    web_request,
 )
 
 TOKEN_CALL = "oauth2/userAccessToken"
@@ -90,7 +90,7 @@ def test_full_login_steps_and_session_cookie() -> None:
     assert state_cookie.attrs["path"] == "/dingtalk/"
 
     # The browser is now logged in with what users/me said.
-    identity = core.identity(web_request("/", cookies=browser.jar))
+    identity = identity_of(core, browser.jar)
     assert identity is not None
     assert identity.unionid == "unionid-zhangsan"
     assert identity.openid == "openid-zhangsan"

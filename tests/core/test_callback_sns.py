@@ -25,12 +25,12 @@ from .helpers import (
     finish,
     finish_by_throwing,
     header,
+    identity_of,
     json_of,
     make_core,
     page_context,
     reply,
     set_cookies,
-    web_request,
 )
 
 PERSISTENT_CALL = "sns/get_persistent_code"
@@ -95,7 +95,7 @@ def test_full_sns_login() -> None:
     assert "httponly" in session.attrs
     assert session.attrs["samesite"] == "Lax"
 
-    identity = browser.core.identity(web_request("/", cookies=browser.jar))
+    identity = identity_of(browser.core, browser.jar)
     assert identity is not None
     assert identity.unionid == "unionid-lisi"
     assert identity.openid == "openid-lisi"

@@ -274,6 +274,9 @@ class AsyncCounting:
     async def delete(self, key: str) -> None:
         await self.inner.delete(key)
 
+    async def ping(self, within: float) -> None:
+        await self.inner.ping(within)
+
 
 async def run_concurrent_memos(
     runner_for: Callable[[], AsyncRunner], store: AsyncCounting, release: asyncio.Event

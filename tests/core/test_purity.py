@@ -37,7 +37,11 @@ FORBIDDEN = (
     "aiohttp",
     "urllib3",
 )
-ALLOWED = ("werkzeug.http",)  # pure header parsing helpers
+ALLOWED = (
+    "werkzeug.http",
+    "werkzeug.sansio.http",
+    "werkzeug.datastructures",
+)  # pure header parsing helpers
 # Inside the package: the adapters, the renderer, concrete stores and the fake.
 FORBIDDEN_INTERNAL = (
     "dingmw.asgi",

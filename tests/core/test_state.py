@@ -21,6 +21,7 @@ from .helpers import (
     reply,
     responded,
     set_cookies,
+    settled_response,
     web_request,
 )
 
@@ -191,7 +192,7 @@ def test_missing_state() -> None:
 def test_dingtalk_refusal_is_a_4xx_page_and_clears_the_state_cookie() -> None:
     browser = Browser(make_core())
     state = browser.start_login("/")
-    response = responded(browser.callback(state, code="", error="access_denied"))
+    response = settled_response(browser.callback(state, code="", error="access_denied"))
     assert 400 <= response.status < 500
     context = page_context(response)
     assert context["reason"] == "dingtalk_denied"

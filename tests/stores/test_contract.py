@@ -57,6 +57,9 @@ class SyncFace:
     async def delete(self, key: str) -> None:
         self.store.delete(key)
 
+    async def ping(self, within: float) -> None:
+        self.store.ping(within)
+
 
 @dataclasses.dataclass
 class Subject:
@@ -189,6 +192,10 @@ async def test_delete(subject: Subject) -> None:
     assert await subject.store.get("k") is None
     await subject.store.delete("k")  # deleting a missing key is fine
     assert await subject.store.put("k", "again", 60, only_if_absent=True) is True
+
+
+async def test_a_working_store_answers_ping(subject: Subject) -> None:
+    await subject.store.ping(1.0)
 
 
 async def test_values_expire(subject: Subject) -> None:

@@ -1,0 +1,268 @@
+"""The framework integrations, each logged in through its example: `dingmw.flask`
+(extension and decorators), `dingmw.fastapi` (dependencies, `root_path`, `add_middleware`,
+lifespan, a configuration error at start-up) and Starlette's `requires(redirect=...)`."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from flask import Flask
+
+from dingmw import ASGIMiddleware, ConfigError
+from dingmw.fastapi import DingTalk as DingTalkFastAPI
+from dingmw.flask import DingTalk
+from dingmw.testing import LISI, ZHANGSAN, FakeDingTalk
+
+from .support import HTML, TestClient, login, make_settings, page_config
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+JSON = {"accept": "application/json"}
+
+
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# Flask ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def flask_client(fake: FakeDingTalk) -> Iterator[httpx.Client]:
+    settings = make_settings(public_paths=("/health", "/health/*"), enrich="detail")
+    app = load("flask_app").create_app(settings, transport=fake.transport())
+    transport = httpx.WSGITransport(app=app)
+    with httpx.Client(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+def test_flask_example_logs_in_and_the_decorator_admits_a_department(
+    flask_client: httpx.Client, fake: FakeDingTalk
+) -> None:
+    assert flask_client.get("/health").text == "ok"
+    assert flask_client.get("/", headers=HTML).status_code == 302
+    assert login(flask_client, fake, ZHANGSAN.unionid, next_path="/").status_code == 302
+    assert "你好, 张三" in flask_client.get("/").text
+    assert flask_client.get("/admin").text == "admin area"  # 张三 is in department 100
+
+
+def test_flask_require_refuses_another_department(
+    flask_client: httpx.Client, fake: FakeDingTalk
+) -> None:
+    login(flask_client, fake, LISI.unionid, next_path="/")
+    page = flask_client.get("/admin", headers=HTML)
+    assert page.status_code == 403
+    assert 'data-reason="dept_not_allowed"' in page.text
+    api = flask_client.get("/admin", headers=JSON)
+    assert api.status_code == 403
+    assert api.json()["error"] == "dept_not_allowed"
+
+
+def test_flask_login_required_on_a_public_path(
+    flask_client: httpx.Client, fake: FakeDingTalk
+) -> None:
+    browser = flask_client.get("/health/me", headers=HTML)
+    assert browser.status_code == 302
+    assert browser.headers["location"] == "/dingtalk/login?next=/health/me"
+    api = flask_client.get("/health/me", headers=JSON)
+    assert api.status_code == 401
+    assert api.json() == {"error": "login_required", "login_url": "/dingtalk/login?next=/health/me"}
+    assert login(flask_client, fake, ZHANGSAN.unionid, next_path="/health/me").headers[
+        "location"
+    ] == ("/health/me")
+    assert flask_client.get("/health/me").text == "checked by 张三"
+
+
+def test_flask_extension_reads_dingmw_keys_from_app_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [n for n in os.environ if n.startswith("DINGMW_")]:
+        monkeypatch.delenv(name)
+    app = Flask("configured")
+    with pytest.raises(ConfigError, match="DINGMW_APP_KEY"):
+        DingTalk(app)
+    app.config.update(
+        DINGMW_APP_KEY="key-from-config",
+        DINGMW_APP_SECRET="secret-from-config",
+        DINGMW_SECRET_KEY="k" * 40,
+    )
+    extension = DingTalk(app)
+    assert extension.middleware is not None
+    assert extension.middleware.settings.app_key == "key-from-config"
+    assert app.wsgi_app is extension.middleware
+
+
+# FastAPI ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fastapi_example(fake: FakeDingTalk) -> Iterator[tuple[TestClient, FastAPI]]:
+    settings = make_settings(public_paths=("/health", "/health/*"), enrich="detail")
+    app = load("fastapi_app").create_app(settings, transport=fake.transport())
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
+        yield client, app
+
+
+def test_fastapi_example_dependencies(
+    fastapi_example: tuple[TestClient, FastAPI], fake: FakeDingTalk
+) -> None:
+    client, app = fastapi_example
+    assert app.state.started == ["up"]  # the app's lifespan ran behind add_middleware
+    assert client.get("/health").json() == {"ok": True, "who": None}
+    assert client.get("/", headers=HTML).status_code == 302
+    assert login(client, fake, ZHANGSAN.unionid, next_path="/").status_code == 302
+    assert client.get("/").json() == {"hello": "张三", "userid": "zhangsan"}
+    assert client.get("/health").json() == {"ok": True, "who": ZHANGSAN.unionid}
+    assert client.get("/admin").json() == "admin area"
+
+
+def test_fastapi_require_identity_answers_as_the_middleware(
+    fastapi_example: tuple[TestClient, FastAPI], fake: FakeDingTalk
+) -> None:
+    client, _ = fastapi_example
+    api = client.get("/health/me", headers=JSON)
+    assert api.status_code == 401
+    assert api.json() == {"error": "login_required", "login_url": "/dingtalk/login?next=/health/me"}
+    browser = client.get("/health/me", headers=HTML)
+    assert browser.status_code == 302
+    assert browser.headers["location"] == "/dingtalk/login?next=/health/me"
+    assert login(client, fake, ZHANGSAN.unionid, next_path="/health/me").headers["location"] == (
+        "/health/me"
+    )
+    assert client.get("/health/me").json() == {"checked_by": "张三"}
+
+
+def test_fastapi_require_refuses_another_department(
+    fastapi_example: tuple[TestClient, FastAPI], fake: FakeDingTalk
+) -> None:
+    client, _ = fastapi_example
+    login(client, fake, LISI.unionid, next_path="/")
+    api = client.get("/admin", headers=JSON)
+    assert api.status_code == 403
+    assert api.json()["error"] == "dept_not_allowed"
+    page = client.get("/admin", headers=HTML)
+    assert page.status_code == 403
+    assert 'data-reason="dept_not_allowed"' in page.text
+
+
+# FastAPI deprecates its `root_path` argument (in favour of the server's) but still honours it.
+@pytest.mark.filterwarnings("ignore:The `root_path` parameter is deprecated")
+def test_fastapi_root_path_is_kept_in_the_login_redirect(fake: FakeDingTalk) -> None:
+    api = FastAPI(root_path="/app")
+
+    @api.get("/x")
+    async def x() -> str:
+        return "x"
+
+    app = ASGIMiddleware(api, make_settings(), transport=fake.transport())
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
+        response = client.get("/x", headers=HTML)
+        assert response.status_code == 302
+        assert response.headers["location"] == "/app/dingtalk/login?next=/app/x"
+        config = page_config(client.get("/dingtalk/login", headers=HTML))
+        assert config["redirect_uri"] == "http://testserver/app/dingtalk/callback"
+
+
+def test_the_servers_root_path_is_kept_in_the_login_redirect(fake: FakeDingTalk) -> None:
+    app = FastAPI()
+    DingTalkFastAPI(app, make_settings(), transport=fake.transport())
+    with TestClient(
+        app, base_url="http://testserver", root_path="/app", follow_redirects=False
+    ) as client:
+        response = client.get("/x", headers=HTML)
+        assert response.headers["location"] == "/app/dingtalk/login?next=/app/x"
+
+
+BARE_ADD_MIDDLEWARE = textwrap.dedent(
+    """
+    import uvicorn
+    from fastapi import FastAPI
+    from dingmw import ASGIMiddleware
+
+    app = FastAPI()
+    app.add_middleware(ASGIMiddleware)  # settings from DINGMW_*, read when Starlette builds it
+    uvicorn.run(app, host="127.0.0.1", port=0)
+    """
+)
+
+
+def test_a_configuration_error_under_add_middleware_stops_the_server() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DINGMW_")}
+    env["DINGMW_APP_KEY"] = "only-the-key"
+    out = subprocess.run(
+        [sys.executable, "-c", BARE_ADD_MIDDLEWARE],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode != 0
+    assert "dingmw: configuration error" in out.stderr
+    assert "DINGMW_APP_SECRET" in out.stderr
+    assert "Application startup failed" in out.stderr
+
+
+def test_add_middleware_with_good_settings_runs_the_app_lifespan(
+    monkeypatch: pytest.MonkeyPatch, fake: FakeDingTalk
+) -> None:
+    monkeypatch.setenv("DINGMW_APP_KEY", "k")
+    monkeypatch.setenv("DINGMW_APP_SECRET", "s")
+    monkeypatch.setenv("DINGMW_SECRET_KEY", "x" * 40)
+    app = load("fastapi_app").create_app()  # DingTalk(app) reads the environment
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
+        assert app.state.started == ["up"]
+        assert client.get("/", headers=JSON).status_code == 401
+
+
+# Starlette --------------------------------------------------------------------------------
+
+
+def test_starlette_requires_redirect_lands_on_the_original_page(fake: FakeDingTalk) -> None:
+    example = load("starlette_app")
+    settings = make_settings(public_paths=("/health", "/public/*", "/login"))
+    app = ASGIMiddleware(example.inner, settings, transport=fake.transport())
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
+        first = client.get("/public/report", headers=HTML)  # Starlette: to the route "login"
+        assert first.status_code in (302, 303, 307)
+        handover = client.get(first.headers["location"], headers=HTML)
+        assert handover.headers["location"].startswith("/dingtalk/login?next=http")
+        page = client.get(handover.headers["location"], headers=HTML)
+        config: dict[str, Any] = page_config(page)
+        callback = client.get(fake.scan(config["authorize_url"], ZHANGSAN.unionid), headers=HTML)
+        assert callback.status_code == 302
+        assert callback.headers["location"] == "/public/report"
+        assert client.get("/public/report").text == "report for 张三"
+
+
+@pytest.mark.parametrize(
+    ("next_url", "lands_on"),
+    [
+        ("http://testserver/public/report?x=1", "/public/report?x=1"),
+        ("http://evil.example/public/report", "/"),
+        ("http://testserver@evil.example/x", "/"),
+        ("https://testserver/x", "/"),  # another scheme is another origin
+    ],
+)
+def test_an_absolute_next_is_kept_only_on_this_origin(
+    fake: FakeDingTalk, next_url: str, lands_on: str
+) -> None:
+    settings = make_settings()
+    app = ASGIMiddleware(load("starlette_app").inner, settings, transport=fake.transport())
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
+        assert login(client, fake, ZHANGSAN.unionid, next_path=next_url).headers["location"] == (
+            lands_on
+        )
