@@ -12,7 +12,8 @@ DingTalk), with a memory store the benchmark can read and empty through two rout
 its own in front of dingmw:
 
     asgi_login, wsgi_login                    GET /_bench/stats (after a gc: RSS, store
-                                              entries, verified-session cache entries);
+                                              entries, the verified-session cache's
+                                              entries and weight);
                                               POST /_bench/reset (empty the store)
 
 The cookies a load generator sends come from `cookies(variant, n)`: n distinct people.
@@ -218,13 +219,14 @@ def own_rss() -> int:
     return int(match.group(1)) * 1024 if match else 0
 
 
-def verified_cache_entries(sessions: object) -> int | None:
-    """How many cookies the verified-session cache holds (None when it cannot be told)."""
-    for name in ("_verified", "_cache", "verified", "cache"):
+def verified_cache(sessions: object) -> tuple[int | None, int | None]:
+    """The verified-session cache's entries and weight in bytes (None when not told)."""
+    for name in ("_cache", "cache", "_verified"):
         cache = getattr(sessions, name, None)
         if cache is not None and hasattr(cache, "__len__"):
-            return len(cache)
-    return None
+            weight = getattr(cache, "weight", None)
+            return len(cache), weight() if callable(weight) else None
+    return None, None
 
 
 def bench_answer(path: str, store: BenchStore, sessions: object) -> bytes:
@@ -232,11 +234,13 @@ def bench_answer(path: str, store: BenchStore, sessions: object) -> bytes:
         store.empty()
         return b'{"ok": true}'
     gc.collect()
+    entries, weight = verified_cache(sessions)
     stats = {
         "pid": os.getpid(),
         "rss": own_rss(),
         "store_entries": store.entries(),
-        "session_cache": verified_cache_entries(sessions),
+        "session_cache": entries,
+        "session_cache_bytes": weight,
     }
     return json.dumps(stats).encode()
 

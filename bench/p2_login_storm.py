@@ -122,28 +122,34 @@ async def finish(client: httpx.AsyncClient, callback: str) -> float | None:
     return took if response.status_code == 302 and logged_in else None
 
 
-async def calls(transport: httpx.AsyncHTTPTransport, fake_url: str) -> dict[str, int]:
-    async with httpx.AsyncClient(transport=transport) as client:
+async def calls(fake_url: str) -> dict[str, int]:
+    async with httpx.AsyncClient() as client:
         data: dict[str, int] = (await client.get(f"{fake_url}/_bench/calls")).json()
         return data
 
 
+# Each browser has its own connections, as browsers do (and one pool shared by hundreds of
+# connections would cost the load generator more than the server: httpcore walks its pool).
+BROWSER_LIMITS = httpx.Limits(max_connections=4, max_keepalive_connections=4)
+# Built once: a new client would otherwise build an SSL context (~20 ms) per browser.
+BROWSER_SSL = httpx.create_ssl_context()
+
+
 async def storm(server: common.Server, fake_url: str, count: int) -> Storm:
-    limits = httpx.Limits(max_connections=4 * count + 16, max_keepalive_connections=4 * count)
-    transport = httpx.AsyncHTTPTransport(limits=limits)
+    browsers = [
+        httpx.AsyncClient(
+            base_url=server.url,
+            timeout=CLIENT_TIMEOUT,
+            follow_redirects=False,
+            limits=BROWSER_LIMITS,
+            verify=BROWSER_SSL,
+        )
+        for _ in range(count)
+    ]
     try:
-        browsers = [
-            httpx.AsyncClient(
-                transport=transport,
-                base_url=server.url,
-                timeout=CLIENT_TIMEOUT,
-                follow_redirects=False,
-            )
-            for _ in range(count)
-        ]
-        async with httpx.AsyncClient(transport=transport, base_url=server.url) as admin:
+        async with httpx.AsyncClient(base_url=server.url) as admin:
             (await admin.post("/_bench/reset")).raise_for_status()  # no app token, no state
-        before = await calls(transport, fake_url)
+        before = await calls(fake_url)
         cpu = server.cpu_seconds()
         prepared = await asyncio.gather(
             *(prepare(b, fake_url) for b in browsers), return_exceptions=True
@@ -155,9 +161,9 @@ async def storm(server: common.Server, fake_url: str, count: int) -> Storm:
         results = await asyncio.gather(*(finish(b, url) for b, url in callbacks))
         wall = time.perf_counter() - started
         cpu = server.cpu_seconds() - cpu
-        after = await calls(transport, fake_url)
+        after = await calls(fake_url)
     finally:
-        await transport.aclose()
+        await asyncio.gather(*(b.aclose() for b in browsers))
     latencies = [r for r in results if r is not None]
     return Storm(
         latencies=latencies,

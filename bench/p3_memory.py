@@ -48,19 +48,19 @@ def stats(server: common.Server) -> dict[str, Any]:
 def load(server: common.Server, path: str, cookies: Path | None, count: int, rate: float) -> int:
     """`count` requests to `path`: wrk runs until they are answered (then idles to its end)."""
     sent = 0
-    for _ in range(20):
+    for _ in range(1000):
         if sent >= count:
             break
         remaining = count - sent
+        # Short runs: wrk idles from the last answer to the end of its duration.
         result = common.wrk(
             server.url + path,
-            seconds=math.ceil(1.2 * remaining / max(rate, 1.0)),
+            seconds=min(5, math.ceil(1.2 * remaining / max(rate, 1.0))),
             connections=16,
             script="counted.lua",
             script_args=[str(cookies) if cookies else "-", str(remaining)],
         )
         sent += result.requests
-        rate = max(result.rate, 1.0) if result.requests < remaining else rate
     return sent
 
 
@@ -81,6 +81,7 @@ def phase(server: common.Server, path: str, cookies: Path | None, count: int) ->
         "rss_growth_mb": (after["rss"] - before["rss"]) / 2**20,
         "store_entries": after["store_entries"],
         "session_cache": after["session_cache"],
+        "session_cache_mb": (after.get("session_cache_bytes") or 0) / 2**20,
     }
 
 
@@ -153,8 +154,9 @@ def summarise(
     )
     note = (
         f"Median of {rounds} round(s), a fresh worker each (uvicorn; one gunicorn sync worker). "
-        f"Goals: < {GOAL_MB} MB growth, 0 store entries after the views, the session cache "
-        "within its bound."
+        f"Goals: the views grow RSS < {GOAL_MB} MB and leave 0 store entries; the sessions "
+        "grow it by about what the verified-session cache holds, which is bounded: 32 MiB of "
+        "verified sessions (least recently used dropped first) and 4 MiB of bad values."
     )
     data = {"results": results, "summary": summary, "views": views, "sessions": people}
     common.report(out, "p3_memory", "P3 memory", {"Memory": f"{note}\n\n{text}"}, data)
