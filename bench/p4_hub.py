@@ -74,23 +74,28 @@ def authorize_url(hub_url: str) -> str:
 
 
 def log_in(hub_url: str, fake_url: str) -> httpx.Client:
-    """A browser with a hub session, after one login through the real flow."""
+    """A browser with a hub session, after one login through the real flow (the hub's own
+    login page, or straight to DingTalk's authorize page, whichever the hub sends it to)."""
     browser = httpx.Client(base_url=hub_url, follow_redirects=False, timeout=30)
+
+    def scan(authorize: str) -> httpx.Response:
+        query = urlsplit(authorize).query
+        confirm = f"{fake_url}/oauth2/fake-confirm"
+        return browser.post(confirm, data={"q": query, "unionid": ZHANGSAN.unionid})
+
     response = browser.get(authorize_url(hub_url), headers=HTML)
-    for _ in range(8):
+    for _ in range(10):
         location = response.headers.get("location", "")
-        if response.status_code != 302 or location.startswith(REDIRECT):
+        if response.status_code not in (301, 302, 303, 307) or location.startswith(REDIRECT):
             break
-        if location.startswith("/dingtalk/login"):
+        if location.startswith(f"{fake_url}/oauth2/auth"):
+            response = scan(location)
+        elif urlsplit(location).path.endswith("/dingtalk/login"):
             page = browser.get(location, headers=HTML)
             match = CONFIG_RE.search(page.text)
             if match is None:
                 raise SystemExit("bench: the hub's login page has no #dingmw-config")
-            query = urlsplit(json.loads(match.group(1))["authorize_url"]).query
-            scan = browser.post(
-                f"{fake_url}/oauth2/fake-confirm", data={"q": query, "unionid": ZHANGSAN.unionid}
-            )
-            response = browser.get(scan.headers["location"], headers=HTML)
+            response = scan(json.loads(match.group(1))["authorize_url"])
         else:
             response = browser.get(location, headers=HTML)
     if not response.headers.get("location", "").startswith(REDIRECT):
