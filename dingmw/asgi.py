@@ -28,7 +28,7 @@ from .core.http import INTERNAL_ERROR, WebRequest, WebResponse
 from .core.outcome import Exchange, Forward, Respond
 from .errors import ConfigError
 from .identity import IDENTITY_KEY
-from .rendering import render
+from .rendering import renderer
 from .session_cache import VerifiedSessions
 from .spoofing import IdentityHeaders
 from .starlette_user import ANONYMOUS_AUTH, ANONYMOUS_USER, AUTHENTICATED, DingTalkUser
@@ -130,6 +130,7 @@ class ASGIMiddleware:
     ) -> None:
         self.app = app
         self.settings = settings if settings is not None else Settings.from_env()
+        render = renderer(self.settings.templates_dir)
         self.core = Core(self.settings, render=render, clock=clock, cache=VerifiedSessions())
         self.effects = AsyncEffects(self.settings, transport=transport, client=client, store=store)
         self.identity_headers = IdentityHeaders(self.settings.strip_headers)

@@ -20,7 +20,7 @@ import dataclasses
 import math
 import os
 import string
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from urllib.parse import urlsplit
 
 from . import declare
@@ -28,6 +28,7 @@ from .config import MIN_SECRET_KEY_LENGTH, Settings
 from .core.effects import Flow, store_ping
 from .core.health import READY_TIMEOUT
 from .errors import ConfigError, LoginError
+from .hub.settings import HubClient, HubSettings
 from .stores import Store
 
 OK, ERRORS, USAGE, LIVE_FAILED = 0, 1, 2, 3
@@ -56,6 +57,9 @@ def describe(settings: Settings, environ: Mapping[str, str] | None = None) -> li
     from .providers.registry import describe as what_follows
 
     rows = declare.shown(settings, environ)
+    hub = _hub_settings(environ)
+    if hub is not None:
+        rows += declare.shown(hub, environ)
     width = max((len(name) for name, _ in rows), default=0)
     lines = [f"{name.ljust(width)}  {value}" for name, value in rows]
     return lines + what_follows(settings)
@@ -66,7 +70,22 @@ def problems(environ: Mapping[str, str] | None = None) -> tuple[Settings | None,
     several settings, and unknown `DINGMW_*` variables (with the closest known name)."""
     settings, found = declare.problems(Settings, environ)
     env = os.environ if environ is None else environ
+    if _runs_a_hub(env):
+        found += declare.problems(HubSettings, env)[1]
     return settings, found + declare.unknown_variables(env)
+
+
+def _runs_a_hub(env: Mapping[str, str]) -> bool:
+    """The environment is a hub's: it sets one of `HubSettings`' variables."""
+    names = {spec.env for _, spec in declare.specs(HubSettings) if spec.env}
+    return any((env.get(name) or "").strip() for name in names)
+
+
+def _hub_settings(environ: Mapping[str, str] | None) -> HubSettings | None:
+    env = os.environ if environ is None else environ
+    if not _runs_a_hub(env):
+        return None
+    return declare.problems(HubSettings, env)[0]
 
 
 def open_store(settings: Settings) -> tuple[Store | None, str | None]:
@@ -130,7 +149,11 @@ def deploy_warnings(settings: Settings, *, workers: int) -> Iterator[str]:
             "no allow-list: anyone who can log in to DingTalk and authorise the app gets in; set "
             "DINGMW_ALLOWED_CORP_IDS, DINGMW_ALLOWED_USERS or DINGMW_ALLOWED_DEPT_IDS"
         )
-    for client in s.hub_clients:
+    yield from hub_client_warnings(s.hub_clients)
+
+
+def hub_client_warnings(clients: Iterable[HubClient]) -> Iterator[str]:
+    for client in clients:
         for url in client.redirect_urls:
             if urlsplit(url).scheme == "http":
                 yield (
@@ -187,6 +210,9 @@ def run(
     report.lines = describe(settings, environ)
     if deploy:
         report.warnings = list(deploy_warnings(settings, workers=workers))
+        hub = _hub_settings(environ)
+        if hub is not None:
+            report.warnings += hub_client_warnings(hub.clients)
     if report.errors or not live or store is None:
         return report
     import httpx

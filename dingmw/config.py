@@ -10,8 +10,7 @@ variable; secrets are never echoed in a message or a `repr`.
 
 from __future__ import annotations
 
-import dataclasses
-import json
+import os
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal
@@ -32,7 +31,8 @@ from .declare import (
     declared,
     setting,
 )
-from .errors import ConfigError
+from .hub.settings import HubClient as HubClient  # importable from here, as before
+from .hub.settings import HubClients
 
 if TYPE_CHECKING:
     from .providers.registry import LoginFlow
@@ -43,7 +43,6 @@ CookieSecure = Literal["auto", "true", "false"]
 LoginPage = Literal["dingtalk", "qr"]
 
 MIN_SECRET_KEY_LENGTH = 32
-MIN_CLIENT_SECRET_LENGTH = 16
 
 DEFAULT_OAPI_URL = "https://oapi.dingtalk.com"
 DEFAULT_API_URL = "https://api.dingtalk.com"
@@ -58,44 +57,9 @@ JSAPI_SCRIPT_URL = "https://g.alicdn.com/dingding/dingtalk-jsapi/3.0.25/dingtalk
 PINNED_SCRIPT_INTEGRITY: dict[str, str] = {}
 
 _COOKIE_NAME_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
-_CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 _HEADER_NAME_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
 _SRI = r"sha(?:256|384|512)-[A-Za-z0-9+/]+={0,2}"
 _INTEGRITY_RE = re.compile(rf"^{_SRI}(?: {_SRI})*$")
-
-
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class HubClient:
-    """A site registered at the hub (`DINGMW_HUB_CLIENTS`)."""
-
-    client_id: str
-    client_secret: str = dataclasses.field(repr=False)
-    redirect_urls: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        if not self.client_id or not _CLIENT_ID_RE.match(self.client_id):
-            raise ConfigError(
-                "DINGMW_HUB_CLIENTS: every client_id must be 1-128 letters, digits, '.', '_' or '-'"
-            )
-        if len(self.client_secret) < MIN_CLIENT_SECRET_LENGTH:
-            raise ConfigError(
-                f"DINGMW_HUB_CLIENTS: the client_secret of {self.client_id!r} must be at least "
-                f"{MIN_CLIENT_SECRET_LENGTH} characters"
-            )
-        if not self.redirect_urls:
-            raise ConfigError(f"DINGMW_HUB_CLIENTS: {self.client_id!r} needs redirect_urls")
-        for url in self.redirect_urls:
-            try:
-                parts = urlsplit(url)
-            except ValueError:  # e.g. an unclosed '['
-                raise ConfigError(
-                    f"DINGMW_HUB_CLIENTS: a redirect URL of {self.client_id!r} is not a valid URL"
-                ) from None
-            if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
-                raise ConfigError(
-                    f"DINGMW_HUB_CLIENTS: redirect URL {url!r} of {self.client_id!r} must be an "
-                    "absolute http(s) URL without a fragment"
-                )
 
 
 # --- kinds particular to dingmw's settings ----------------------------------------------------
@@ -159,63 +123,6 @@ class StoreUrl(Kind[str]):
         return declare.without_password(value)
 
 
-class HubClients(Kind[tuple[HubClient, ...]]):
-    """`DINGMW_HUB_CLIENTS`: a JSON list, or the path of a file holding one."""
-
-    describe = (
-        'a JSON list of `{"client_id", "client_secret", "redirect_urls"}` (a value starting '
-        "with `[`), or the path of a file holding it; the secrets are never shown"
-    )
-
-    def parse(self, raw: str) -> tuple[HubClient, ...]:
-        if not raw.startswith(("[", "{")):
-            try:
-                with open(raw, encoding="utf-8") as handle:  # a plain path is fine
-                    raw = handle.read()
-            except OSError as exc:
-                raise Invalid(
-                    f": cannot read the file ({exc.strerror or 'error'}); the value must be a "
-                    "JSON list starting with '[' or the path of a file holding one"
-                ) from None
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            raise Invalid("is not valid JSON") from None
-        if isinstance(data, dict):
-            raise Invalid(
-                "must be a JSON list of clients, not a single object: write [{...}] "
-                "(one object per site)"
-            )
-        if not isinstance(data, list):
-            raise Invalid("must be a JSON list of clients")
-        clients = []
-        for item in data:
-            if not isinstance(item, dict):
-                raise Invalid(": every client must be a JSON object")
-            client_id, secret, urls = (
-                item.get("client_id"),
-                item.get("client_secret"),
-                item.get("redirect_urls"),
-            )
-            if not isinstance(client_id, str) or not isinstance(secret, str):
-                raise Invalid(": every client needs string client_id and client_secret")
-            if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
-                raise Invalid(f": redirect_urls of {client_id!r} must be a list of URLs")
-            clients.append(
-                HubClient(client_id=client_id, client_secret=secret, redirect_urls=tuple(urls))
-            )
-        return tuple(clients)
-
-    def check(self, value: tuple[HubClient, ...]) -> str | None:
-        ids = [client.client_id for client in value]
-        if len(ids) != len(set(ids)):
-            return ": a client_id is registered twice"
-        return None
-
-    def show(self, value: tuple[HubClient, ...]) -> str:
-        return ", ".join(client.client_id for client in value) + " (secrets not shown)"
-
-
 def _every_key_long(keys: tuple[str, ...]) -> str | None:
     if any(len(key) < MIN_SECRET_KEY_LENGTH for key in keys):
         return (
@@ -265,6 +172,32 @@ def _audience(value: str | None) -> str | None:
     return None
 
 
+def _site_name(name: str | None) -> str | None:
+    if name is not None and len(name) > 80:
+        return "must be at most 80 characters"
+    return None
+
+
+def _logo_url(url: str | None) -> str | None:
+    if url is None:
+        return None
+    if url.startswith("/") and not url.startswith("//"):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return "must be an absolute http(s) URL or a path starting with '/'"
+    return None
+
+
+def _directory(path: str | None) -> str | None:
+    if path is not None and not os.path.isdir(path):
+        return "must be an existing directory"
+    return None
+
+
 def _cookie_name(name: str) -> str | None:
     if not _COOKIE_NAME_RE.match(name):
         return "may use only letters, digits, '_' and '-'"
@@ -274,6 +207,7 @@ def _cookie_name(name: str) -> str | None:
 CREDENTIALS = "Credentials"
 FLOW = "Flow"
 ROUTES = "Routes and public paths"
+PAGES = "Pages"
 SESSION = "Session and cookies"
 ALLOW = "Allow-lists"
 PUBLIC_URL = "Public URL and proxies"
@@ -383,6 +317,35 @@ class Settings:
         default=(),
         rule=_absolute_patterns,
         help="Paths that need no login, each starting with `/` (see the patterns below)",
+    )
+    site_name: str | None = setting(
+        env="DINGMW_SITE_NAME",
+        group=PAGES,
+        default=None,
+        default_doc="none",
+        rule=_site_name,
+        help="The site's name, shown on the login, logout and error pages (in the title and "
+        "above the QR code), e.g. `报销系统` or `Expenses`; at most 80 characters",
+    )
+    site_logo_url: str | None = setting(
+        env="DINGMW_SITE_LOGO_URL",
+        group=PAGES,
+        default=None,
+        default_doc="none",
+        rule=_logo_url,
+        help="A logo shown above the site's name on those pages: an absolute http(s) URL, or a "
+        "path on this site (`/static/logo.png`, which must then be in `DINGMW_PUBLIC_PATHS`: "
+        "the login page is seen before the login)",
+    )
+    templates_dir: str | None = setting(
+        env="DINGMW_TEMPLATES_DIR",
+        group=PAGES,
+        default=None,
+        default_doc="none",
+        rule=_directory,
+        help="A directory of Jinja2 templates that replace dingmw's own (`base.html`, "
+        "`login.html`, `error.html`, `logout.html`), looked up first; dingmw's stay reachable as "
+        "`dingmw/<name>` for `{% extends %}` (docs/customising.md lists the blocks)",
     )
     session_max_age: int = setting(
         env="DINGMW_SESSION_MAX_AGE",
@@ -588,38 +551,31 @@ class Settings:
         help="Seconds for each call to DingTalk (connect, read, write and pool wait each). A "
         "call that takes longer fails the login with a `502` page (`upstream_timeout`)",
     )
+    # The hub's server settings are `dingmw.hub.HubSettings` (`DINGMW_HUB_*`). These fields
+    # remain so that `create_app(Settings(..., hub_clients=...))` keeps working.
     hub_clients: tuple[HubClient, ...] = setting(
-        env="DINGMW_HUB_CLIENTS",
         group=HUB_SERVER,
         kind=HubClients(),
         default=(),
-        default_doc="none: the hub refuses to start",
-        help="The sites the hub serves. Client ids 1–128 letters, digits, `.`, `_`, `-`, each "
-        "once; secrets at least 16 characters; redirect URLs absolute http(s) without fragment, "
-        "matched exactly ([details](hub.md#2-the-sites-it-serves-dingmw_hub_clients))",
+        help="older spelling of `HubSettings(clients=…)`, read by `create_app(settings)`",
     )
     hub_code_ttl: int = setting(
-        env="DINGMW_HUB_CODE_TTL",
         group=HUB_SERVER,
         kind=Seconds(),
         default=60,
-        help="Seconds a hub code may wait to be exchanged",
+        help="older spelling of `HubSettings(code_ttl=…)`",
     )
     hub_token_ttl: int = setting(
-        env="DINGMW_HUB_TOKEN_TTL",
         group=HUB_SERVER,
         kind=Seconds(),
         default=7200,
-        help="Seconds an access token works (the token response's `expiry_in`)",
+        help="older spelling of `HubSettings(token_ttl=…)`",
     )
     hub_refresh_ttl: int = setting(
-        env="DINGMW_HUB_REFRESH_TTL",
         group=HUB_SERVER,
         kind=Seconds(),
         default=30 * 86400,
-        help="Seconds a refresh token lives, and the hub remembers spent codes, spent refresh "
-        "tokens and revoked logins (30 days by default). Keep it at least "
-        "`DINGMW_HUB_TOKEN_TTL`",
+        help="older spelling of `HubSettings(refresh_ttl=…)`",
     )
 
     # Rules over several settings -------------------------------------------

@@ -38,7 +38,7 @@ C = TypeVar("C")
 PREFIX = "DINGMW_"
 # Modules that declare settings classes: every variable they declare is known, so
 # that a typo in any of them is reported against all of them.
-DECLARING_MODULES: tuple[str, ...] = ("dingmw.config",)
+DECLARING_MODULES: tuple[str, ...] = ("dingmw.config", "dingmw.hub.settings")
 
 log = logging.getLogger("dingmw.config")
 

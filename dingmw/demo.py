@@ -28,9 +28,12 @@ from .serving import bind as bind  # re-exported: examples bind their sockets wi
 from .serving import browser_host
 
 PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>dingmw demo</title>
-<style>body{{font-family:sans-serif;max-width:640px;margin:8vh auto;line-height:1.6}}
-td{{padding:2px 12px 2px 0;vertical-align:top}}</style></head>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>dingmw demo</title>
+<style>body{{font-family:sans-serif;max-width:640px;margin:8vh auto;padding:0 12px;line-height:1.6}}
+table{{border-collapse:collapse;width:100%;table-layout:fixed}}
+td{{padding:2px 12px 2px 0;vertical-align:top;overflow-wrap:anywhere}}
+td:first-child{{width:7em}}</style></head>
 <body><h1 id="greeting">Hello, {name}</h1>
 <p>You logged in with DingTalk ({flow} flow). This is what the wrapped app sees:</p>
 <table id="identity">{rows}</table>

@@ -30,7 +30,8 @@ SECRET_PARAMS = (
     "client_secret",
 )
 _PATTERN = re.compile(
-    r"([?&](?:" + "|".join(SECRET_PARAMS) + r")=)[^&#\s\"']*",
+    # After `?` or `&`, or at the start of a value (gunicorn's `%(q)s` atom has no `?`).
+    r"((?:^|[?&])(?:" + "|".join(SECRET_PARAMS) + r")=)[^&#\s\"']*",
     re.IGNORECASE,
 )
 LOGGERS = ("httpx", "uvicorn.access", "gunicorn.access", "werkzeug")

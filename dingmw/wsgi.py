@@ -23,7 +23,7 @@ from .core.flow import Core
 from .core.http import INTERNAL_ERROR, WebRequest, WebResponse
 from .core.outcome import Exchange, Forward, Respond
 from .identity import IDENTITY_KEY
-from .rendering import render
+from .rendering import renderer
 from .session_cache import VerifiedSessions
 from .spoofing import IdentityHeaders
 from .stores import Store, open_stores
@@ -95,6 +95,7 @@ class WSGIMiddleware:
     ) -> None:
         self.app = app
         self.settings = settings if settings is not None else Settings.from_env()
+        render = renderer(self.settings.templates_dir)
         self.core = Core(self.settings, render=render, clock=clock, cache=VerifiedSessions())
         self.identity_headers = IdentityHeaders(self.settings.strip_headers)
         self.store = store if store is not None else open_stores(self.settings.store_url)[0]

@@ -8,6 +8,7 @@ import pytest
 
 from dingmw import ConfigError, Settings
 from dingmw.config import DDLOGIN_SCRIPT_URL, DTFRAME_SCRIPT_URL
+from dingmw.hub import HubSettings
 
 APP_SECRET = "APPSECRET-do-not-print-0123456789"
 SECRET_KEY = "SIGNINGKEY-do-not-print-abcdefghijklmnop"
@@ -387,19 +388,19 @@ def test_hub_clients_as_a_single_object_says_so() -> None:
         ' "redirect_urls": ["https://wiki.example.com/dingtalk/callback"]}'
     )
     with pytest.raises(ConfigError) as info:
-        Settings.from_env(env(HUB_CLIENTS=client))
+        HubSettings.from_env(env(HUB_CLIENTS=client))
     message = str(info.value)
     assert message.startswith("DINGMW_HUB_CLIENTS must be a JSON list of clients, not a single")
     assert "[{...}]" in message
     assert "cannot read the file" not in message
     assert "wiki-secret-0123456789" not in message
-    listed = Settings.from_env(env(HUB_CLIENTS=f"[{client}]"))
-    assert [c.client_id for c in listed.hub_clients] == ["wiki"]
+    listed = HubSettings.from_env(env(HUB_CLIENTS=f"[{client}]"))
+    assert [c.client_id for c in listed.clients] == ["wiki"]
 
 
 def test_hub_clients_file_that_is_missing() -> None:
     with pytest.raises(ConfigError) as info:
-        Settings.from_env(env(HUB_CLIENTS="/nonexistent/clients.json"))
+        HubSettings.from_env(env(HUB_CLIENTS="/nonexistent/clients.json"))
     assert str(info.value).startswith("DINGMW_HUB_CLIENTS: cannot read the file")
 
 
@@ -452,5 +453,5 @@ def test_hub_client_redirect_url_with_a_stray_bracket() -> None:
     clients = '[{"client_id": "wiki", "client_secret": "wiki-secret-0123456789",'
     clients += ' "redirect_urls": ["https://[wiki.example.com/cb"]}]'
     with pytest.raises(ConfigError) as info:
-        Settings.from_env(env(HUB_CLIENTS=clients))
+        HubSettings.from_env(env(HUB_CLIENTS=clients))
     assert str(info.value) == "DINGMW_HUB_CLIENTS: a redirect URL of 'wiki' is not a valid URL"

@@ -14,7 +14,7 @@ import pytest
 
 from dingmw import Settings, StoreError, UpstreamError
 from dingmw.config import DEFAULT_LOGIN_URL, HubClient
-from dingmw.hub import Hub, create_app
+from dingmw.hub import Hub, HubSettings, create_app
 from dingmw.stores.memory import MemoryStore
 from dingmw.testing import DEFAULT_APP_KEY, DEFAULT_CORP_ID, LISI, ZHANGSAN, FakeDingTalk
 
@@ -48,11 +48,10 @@ def clock() -> Clock:
 
 @pytest.fixture
 def hub(fake: FakeDingTalk, clock: Clock) -> Hub:
-    settings = make_settings(
-        "oauth2", hub_clients=CLIENTS, enrich="detail", corp_id=DEFAULT_CORP_ID
-    )
+    settings = make_settings("oauth2", enrich="detail", corp_id=DEFAULT_CORP_ID)
     store = MemoryStore(timer=clock).aio()
-    return create_app(settings, transport=fake.transport(), store=store, clock=clock)
+    hub = HubSettings(clients=CLIENTS)
+    return create_app(settings, hub, transport=fake.transport(), store=store, clock=clock)
 
 
 @pytest.fixture
@@ -465,29 +464,53 @@ def test_hub_callback_with_another_forward_url_is_refused(
     assert not any(c.startswith("dingmw_session=") for c in response.headers.get_list("set-cookie"))
 
 
-def test_hub_refuses_to_start_without_clients(fake: FakeDingTalk) -> None:
+def test_hub_refuses_to_start_without_clients(
+    fake: FakeDingTalk, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from dingmw import ConfigError
 
-    with pytest.raises(ConfigError, match="DINGMW_HUB_CLIENTS"):
+    monkeypatch.delenv("DINGMW_HUB_CLIENTS", raising=False)
+    with pytest.raises(ConfigError, match="DINGMW_HUB_CLIENTS must register at least one site"):
         create_app(make_settings("oauth2"), transport=fake.transport())
+    with pytest.raises(ConfigError, match="DINGMW_HUB_CLIENTS must register at least one site"):
+        HubSettings()
 
 
-def test_hub_clients_from_env(tmp_path: Any) -> None:
+def test_hub_settings_from_env(tmp_path: Any) -> None:
     clients = [{"client_id": "a", "client_secret": SECRET_A, "redirect_urls": [CALLBACK_A]}]
-    env = {
-        "DINGMW_APP_KEY": "k",
-        "DINGMW_APP_SECRET": "s",
-        "DINGMW_SECRET_KEY": "x" * 32,
-        "DINGMW_HUB_CLIENTS": json.dumps(clients),
-    }
-    settings = Settings.from_env(env)
-    assert settings.hub_clients[0].redirect_urls == (CALLBACK_A,)
-    assert SECRET_A not in repr(settings)
+    env = {"DINGMW_HUB_CLIENTS": json.dumps(clients), "DINGMW_HUB_CODE_TTL": "30"}
+    hub = HubSettings.from_env(env)
+    assert hub.clients[0].redirect_urls == (CALLBACK_A,)
+    assert hub.code_ttl == 30
+    assert hub.token_ttl == 7200
+    assert SECRET_A not in repr(hub)
     path = tmp_path / "clients.json"
     path.write_text(json.dumps(clients))
-    assert Settings.from_env({**env, "DINGMW_HUB_CLIENTS": str(path)}).hub_clients == (
-        settings.hub_clients
-    )
+    assert HubSettings.from_env({"DINGMW_HUB_CLIENTS": str(path)}).clients == hub.clients
+
+
+def test_create_app_reads_the_hub_settings_from_the_environment(
+    fake: FakeDingTalk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`create_app(Settings.from_env())`, as `dingmw hub` and the docs do."""
+    clients = [{"client_id": "site-a", "client_secret": SECRET_A, "redirect_urls": [CALLBACK_A]}]
+    monkeypatch.setenv("DINGMW_HUB_CLIENTS", json.dumps(clients))
+    monkeypatch.setenv("DINGMW_HUB_TOKEN_TTL", "600")
+    hub = create_app(make_settings("oauth2"), transport=fake.transport())
+    assert hub.hub_settings.clients[0].client_id == "site-a"
+    assert hub.hub_settings.token_ttl == 600
+
+
+def test_create_app_still_takes_the_older_settings_fields(fake: FakeDingTalk, clock: Clock) -> None:
+    """`Settings(hub_clients=…, hub_code_ttl=…)`, built in Python, as before `HubSettings`."""
+    settings = make_settings("oauth2", hub_clients=CLIENTS, hub_code_ttl=5)
+    store = MemoryStore(timer=clock).aio()
+    hub = create_app(settings, transport=fake.transport(), store=store, clock=clock)
+    assert hub.hub_settings == HubSettings(clients=CLIENTS, code_ttl=5)
+    with TestClient(hub, base_url=HUB, follow_redirects=False) as browser:
+        code, state = code_of(authorize(browser, fake, ZHANGSAN.unionid))
+        clock.now += 6
+        assert redeem(browser, f"code={code}&state={state}").status_code == 400
 
 
 @pytest.mark.parametrize(
@@ -512,7 +535,7 @@ def test_bad_hub_clients_name_the_variable(clients: str) -> None:
         "DINGMW_HUB_CLIENTS": clients,
     }
     with pytest.raises(ConfigError, match="DINGMW_HUB_CLIENTS") as info:
-        Settings.from_env(env)
+        HubSettings.from_env(env)
     assert "0123456789abcdef" not in str(info.value)
 
 
@@ -551,6 +574,42 @@ def test_site_logs_in_through_the_hub(
     assert site.get("/reports").json()["userid"] == "zhangsan"
     # The site's own state protection still holds: replaying the hub's redirect fails.
     assert site.get(back, headers=HTML).status_code == 400
+
+
+def test_hub_logout_logs_the_person_out_of_the_sites_sharing_its_store(
+    adapter: str, fake: FakeDingTalk, clock: Clock
+) -> None:
+    """A site with DINGMW_FLOW=hub honours the revocations the hub at its DINGMW_HUB_URL
+    writes: logging out of the hub ends the person's sessions there too."""
+    store = MemoryStore(timer=clock)
+    hub = create_app(
+        make_settings("oauth2"),
+        HubSettings(clients=CLIENTS),
+        transport=fake.transport(),
+        store=store.aio(),
+        clock=clock,
+    )
+    with TestClient(hub, base_url=HUB, follow_redirects=False) as hub_browser:
+        if adapter == "asgi":
+            to_hub: dict[str, Any] = {
+                "client": httpx.AsyncClient(transport=httpx.ASGITransport(hub)),
+                "store": store.aio(),
+            }
+        else:
+            to_hub = {"client": hub_browser, "store": store}
+        site: httpx.Client = build_client(
+            adapter, site_settings(session_recheck=0), fake, clock=clock, **to_hub
+        )
+        site.base_url = httpx.URL(SITE_A)
+        login = site.get("/dingtalk/login", headers=HTML)
+        state = parse_qs(urlsplit(login.headers["location"]).query)["state"][0]
+        back = authorize(hub_browser, fake, ZHANGSAN.unionid, state=state)
+        assert site.get(back, headers=HTML).status_code == 302
+        assert site.get("/dingtalk/me").status_code == 200
+        clock.now += 1
+        logout = hub_browser.post("/dingtalk/logout", headers={"sec-fetch-site": "same-origin"})
+        assert logout.status_code == 200
+        assert site.get("/dingtalk/me").status_code == 401
 
 
 def test_site_shows_a_502_when_the_hub_refuses(
@@ -727,3 +786,29 @@ def test_authorize_url_uses_the_seeds_parameter_names() -> None:
         "client_id": ["site-a"],
         "state": ["S1"],
     }
+
+
+def test_check_reports_the_hubs_own_settings() -> None:
+    """`dingmw check` on a hub's environment checks `HubSettings` too, and shows them."""
+    from dingmw.checks import describe, problems
+
+    env = {
+        "DINGMW_APP_KEY": "k",
+        "DINGMW_APP_SECRET": "s",
+        "DINGMW_SECRET_KEY": "x" * 32,
+        "DINGMW_HUB_CLIENTS": "[not json",
+        "DINGMW_HUB_CODE_TTL": "0",
+    }
+    settings, found = problems(env)
+    assert "DINGMW_HUB_CLIENTS is not valid JSON" in found
+    assert "DINGMW_HUB_CODE_TTL must be a positive number of seconds" in found
+    clients = [{"client_id": "a", "client_secret": SECRET_A, "redirect_urls": [CALLBACK_A]}]
+    good = {**env, "DINGMW_HUB_CLIENTS": json.dumps(clients), "DINGMW_HUB_CODE_TTL": "30"}
+    settings, found = problems(good)
+    assert found == []
+    assert settings is not None
+    lines = describe(settings, good)
+    assert any(
+        line.startswith("DINGMW_HUB_CLIENTS") and "a (secrets not shown)" in line for line in lines
+    )
+    assert not any(SECRET_A in line for line in lines)

@@ -237,3 +237,122 @@ def test_hub_token_minted_by_one_instance_works_on_the_other(
         headers={"authorization": f"Basic {basic}", "content-type": "text/plain"},
     )
     assert reuse.status_code == 400
+
+
+# Logout and "log out everywhere" across instances and sites -----------------------------
+
+PORTAL = "portal.example"
+RECHECK_WAIT = 15.0
+
+
+def portal_settings(app_key: str) -> dict[str, str]:
+    return {
+        "DINGMW_APP_KEY": app_key,
+        "DINGMW_APP_SECRET": SITE_SECRET,
+        "DINGMW_SESSION_AUDIENCE": PORTAL,
+        "DINGMW_SESSION_RECHECK": "1",
+        "DINGMW_PUBLIC_PATHS": "/health",
+    }
+
+
+@pytest.fixture(scope="module")
+def portal(redis_url: str, fake_url: tuple[str, FakeDingTalk]) -> Iterator[dict[str, Any]]:
+    """Site A on two instances and site B on one, sharing Redis and one audience."""
+    fake, _ = fake_url
+    command = [sys.executable, "-m", "uvicorn", "tests.instance_app:app", "--log-level", "warning"]
+    processes = []
+    for app_key in ("site-a", "site-a", "site-b"):
+        port = free_port()
+        env = {**common_env(fake, redis_url), **portal_settings(app_key)}
+        processes.append(Process([*command, "--port", str(port)], env, port))
+    try:
+        for process in processes:
+            process.wait_ready("/health")
+        yield {"a1": processes[0], "a2": processes[1], "b": processes[2]}
+    finally:
+        for process in processes:
+            process.stop()
+
+
+def portal_cookie(app_key: str, unionid: str) -> str:
+    """A session as site `app_key` issues it at login (its settings, keys and audience)."""
+    from dingmw import Identity, Settings, WSGIMiddleware
+
+    settings = Settings.from_env(
+        {"DINGMW_SECRET_KEY": SECRET_KEY, "DINGMW_APP_SECRET": SITE_SECRET}
+        | portal_settings(app_key)
+    )
+    sessions = WSGIMiddleware(lambda environ, start: [], settings).core.sessions
+    identity = Identity(unionid=unionid, name=unionid, flow="oauth2")
+    return sessions.issue(identity, secure=False).split(";", 1)[0]
+
+
+def status(instance: Process, cookie: str) -> int:
+    headers = {"cookie": cookie, "accept": "application/json"}
+    return httpx.get(instance.url + "/private", headers=headers).status_code
+
+
+def refused_soon(instance: Process, cookie: str) -> bool:
+    """Whether `instance` refuses `cookie` within its re-check window (polled, not slept)."""
+    deadline = time.monotonic() + RECHECK_WAIT
+    while time.monotonic() < deadline:
+        if status(instance, cookie) == 401:
+            return True
+        time.sleep(0.1)  # the other instance re-checks at most once a second
+    return False
+
+
+def logout(instance: Process, cookie: str, query: str = "") -> httpx.Response:
+    return httpx.post(
+        f"{instance.url}/dingtalk/logout{query}",
+        headers={"cookie": cookie, "origin": instance.url},
+    )
+
+
+def test_logout_on_one_instance_logs_out_on_the_other(portal: dict[str, Any]) -> None:
+    a1, a2 = portal["a1"], portal["a2"]
+    cookie = portal_cookie("site-a", "u-logout-one")
+    assert status(a1, cookie) == 200
+    assert status(a2, cookie) == 200  # cached there now
+    response = logout(a1, cookie)
+    assert response.status_code == 302
+    assert status(a1, cookie) == 401  # the same cookie, replayed: at once here
+    assert refused_soon(a2, cookie)  # and within the re-check window there
+
+
+def test_logout_everywhere_reaches_every_instance_and_site(portal: dict[str, Any]) -> None:
+    a1, a2, b = portal["a1"], portal["a2"], portal["b"]
+    laptop = portal_cookie("site-a", "u-everywhere")
+    phone = portal_cookie("site-a", "u-everywhere")
+    at_b = portal_cookie("site-b", "u-everywhere")
+    someone_else = portal_cookie("site-a", "u-someone-else")
+    for instance in (a1, a2, b):
+        for cookie in (laptop, phone, at_b, someone_else):
+            assert status(instance, cookie) == 200  # one audience: every site accepts them
+    assert logout(b, at_b, "?everywhere=1").status_code == 302
+    for instance in (a1, a2, b):
+        for cookie in (laptop, phone, at_b):
+            assert refused_soon(instance, cookie), f"{instance.url} still accepts a session"
+        assert status(instance, someone_else) == 200
+    fresh = portal_cookie("site-a", "u-everywhere")  # a new login afterwards works
+    assert status(a2, fresh) == 200
+
+
+def test_an_admin_tool_logs_a_person_out_everywhere(portal: dict[str, Any], redis_url: str) -> None:
+    from dingmw import Settings
+    from dingmw.revoke import revoke_everywhere
+
+    a1, b = portal["a1"], portal["b"]
+    cookies = [portal_cookie("site-a", "u-admin-tool"), portal_cookie("site-b", "u-admin-tool")]
+    for cookie in cookies:
+        assert status(a1, cookie) == 200
+        assert status(b, cookie) == 200
+    settings = Settings.from_env(
+        {"DINGMW_SECRET_KEY": SECRET_KEY, "DINGMW_APP_SECRET": SITE_SECRET}
+        | portal_settings("admin-tool")
+        | {"DINGMW_STORE_URL": redis_url}
+    )
+    revoke_everywhere("u-admin-tool", settings)
+    for cookie in cookies:
+        assert refused_soon(a1, cookie)
+        assert refused_soon(b, cookie)

@@ -34,7 +34,7 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from ..config import Settings
 from ..errors import BadRequestError, ForbiddenError, LoginError, StateError
@@ -43,7 +43,7 @@ from ..providers import Provider, inclient, make_provider
 from ..providers.enrich import CorpDirectory
 from . import health
 from .effects import Flow
-from .http import Headers, WebRequest, WebResponse
+from .http import Headers, WebRequest, WebResponse, set_cookie
 from .outcome import Decision, Exchange, Forward, Respond
 from .redirects import (
     external_base,
@@ -54,6 +54,8 @@ from .redirects import (
     same_origin_path,
 )
 from .responses import (
+    LANGUAGE_NAMES,
+    LANGUAGES,
     NO_STORE,
     choose_language,
     identity_headers,
@@ -330,7 +332,29 @@ class Core:
         return unauthorized(login_url)
 
     def language(self, req: WebRequest) -> str:
+        """`zh` or `en`: the page's switch (`?lang=`), else its cookie, else `Accept-Language`."""
+        chosen = req.query().get("lang") or req.cookies().get(self.language_cookie)
+        if chosen in LANGUAGES:
+            return chosen
         return choose_language(req.headers.get("accept-language", ""))
+
+    @property
+    def language_cookie(self) -> str:
+        return f"{self.settings.cookie_name}_lang"
+
+    def language_switch(self, req: WebRequest, lang: str) -> list[dict[str, Any]]:
+        """The 中文/English links of a page that may be loaded again (login, logout)."""
+        query = {k: v for k, v in req.query().items() if k != "lang"}
+        base = f"{req.root_path}{req.path}?"
+        return [
+            {
+                "lang": code,
+                "label": LANGUAGE_NAMES[code],
+                "url": base + urlencode({**query, "lang": code}),
+                "current": code == lang,
+            }
+            for code in LANGUAGES
+        ]
 
     def error(
         self, req: WebRequest, exc: LoginError, *, status: int | None = None, headers: Headers = ()
@@ -445,7 +469,24 @@ class Core:
     ) -> WebResponse:
         """A page of dingmw's, with a fresh nonce for its scripts in its Content-Security-Policy."""
         nonce = secrets.token_urlsafe(18)
-        body = self.render(template, self.language(req), {**context, "csp_nonce": nonce})
+        lang = self.language(req)
+        reloadable = template in ("login.html", "logout.html")
+        page_context = {
+            **context,
+            "csp_nonce": nonce,
+            "site": {"name": self.settings.site_name, "logo_url": self.settings.site_logo_url},
+            "language_switch": self.language_switch(req, lang) if reloadable else [],
+        }
+        body = self.render(template, lang, page_context)
+        if req.query().get("lang") in LANGUAGES:  # the switch: keep the choice for what follows
+            chosen = set_cookie(
+                self.language_cookie,
+                lang,
+                path=f"{req.root_path}/",
+                max_age=365 * 86400,
+                secure=is_https(req, self.settings),
+            )
+            headers = (*headers, ("set-cookie", chosen))
         return WebResponse(
             status=status, headers=(*page_headers(nonce), *headers), body=body.encode()
         )
@@ -461,7 +502,16 @@ class Core:
         path = self.state_cookie_path(req)
         if "error" in query:
             return self._denied(req, query, cookies, path, secure)
-        pending = self.states.check(query.get("state"), cookies)
+        try:
+            pending = self.states.check(query.get("state"), cookies)
+        except StateError as exc:
+            if not self.sessions.has_cookie(req.cookie_header):
+                raise
+            # A callback used again (Back, a reload) by a browser that may still be logged in.
+            refused = exc
+            return self.with_session(
+                req, lambda identity: Respond(self._state_refused(req, refused, identity))
+            )
         forget = ("set-cookie", self.states.forget(pending.cookie_name, path=path, secure=secure))
         in_client = self.in_client_login
         jsapi_code = in_client.code_from(query) if in_client is not None else None
@@ -475,6 +525,16 @@ class Core:
                 code, redirect_uri=self.redirect_uri(req), state=pending.nonce
             )
         return Exchange(self._complete(req, pending, exchange, secure, forget))
+
+    def _state_refused(
+        self, req: WebRequest, exc: StateError, identity: Identity | None
+    ) -> WebResponse:
+        """The state's error page; to a person still logged in, it says so (and links home)."""
+        if identity is not None:
+            exc = StateError(
+                exc.reason, exc.detail, **exc.params, logged_in_as=identity.display_name
+            )
+        return self.error(req, exc)
 
     def _denied(
         self,

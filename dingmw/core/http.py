@@ -99,13 +99,11 @@ def cookie_value(header: str, name: str) -> str | None:
 
 def _plain(prefix: str) -> bool:
     """No quote, no tab, a space only after `;`, no part starting with `=`."""
-    return (
-        '"' not in prefix
-        and "\t" not in prefix
-        and prefix.count(" ") == prefix.count("; ")
-        and not prefix.startswith("=")
-        and ";=" not in prefix
-        and "; =" not in prefix
+    if not prefix:
+        return True
+    joined = prefix.replace("; ", ";")
+    return not (
+        " " in joined or "\t" in joined or '"' in joined or ";=" in joined or joined[0] == "="
     )
 
 

@@ -26,6 +26,7 @@ PAGE_HEADERS: Headers = (
 
 
 LANGUAGES = ("en", "zh")  # the first is the default
+LANGUAGE_NAMES = {"en": "English", "zh": "中文"}
 
 
 def content_security_policy(nonce: str) -> str:

@@ -28,7 +28,7 @@ from ..core.http import INTERNAL_ERROR, WebRequest, WebResponse
 from ..core.outcome import Decision, Exchange, Forward, Respond
 from ..core.routes import own_route
 from ..identity import IDENTITY_KEY, Identity
-from ..rendering import render
+from ..rendering import renderer
 from ..session_cache import VerifiedSessions
 from ..spoofing import IdentityHeaders
 from ..stores import open_stores
@@ -50,6 +50,7 @@ class DingTalkMiddleware:
     def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
         self.settings = dingmw_settings()
+        render = renderer(self.settings.templates_dir)
         self.core = Core(self.settings, render=render, cache=VerifiedSessions())
         self.identity_headers = IdentityHeaders(self.settings.strip_headers)
         self.is_async = iscoroutinefunction(get_response)

@@ -19,9 +19,11 @@ from ..config import Settings
 from ..core.http import INTERNAL_ERROR
 from ..core.outcome import Exchange, Forward, Respond
 from ..errors import BadRequestError
+from ..rendering import renderer
 from ..session_cache import VerifiedSessions
 from ..stores import AsyncStore
 from .core import MAX_BODY, HubCore, HubDecision
+from .settings import HubSettings
 
 log = logging.getLogger("dingmw")
 
@@ -32,6 +34,7 @@ class Hub:
     def __init__(
         self,
         settings: Settings,
+        hub_settings: HubSettings | None = None,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         client: httpx.AsyncClient | None = None,
@@ -39,7 +42,15 @@ class Hub:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
-        self.core = HubCore(settings, clock=clock, cache=VerifiedSessions())
+        if hub_settings is None:
+            from . import hub_settings_for
+
+            hub_settings = hub_settings_for(settings)
+        self.hub_settings = hub_settings
+        render = renderer(settings.templates_dir)  # DINGMW_TEMPLATES_DIR, as for a site
+        self.core = HubCore(
+            settings, hub_settings, clock=clock, cache=VerifiedSessions(), render=render
+        )
         self.effects = AsyncEffects(settings, transport=transport, client=client, store=store)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -4,11 +4,14 @@
 (`core.outcome`); the ASGI glue (`hub.app`) only translates. Route table
 (under `DINGMW_PATH_PREFIX`, `/dingtalk` by default):
 
-    GET  /authorize   seed 002: ?redirect_url=&client_id=&state=  → a code for the site
-    GET  /login, /callback, /logout, /me, /auth   the hub's own DingTalk login (the `Core`)
-    POST /token       HTTP Basic; code=…&state=… or grant_type=refresh_token&refresh_token=…
-    GET  /userinfo    Authorization: [Bearer] <access_token> → {username, email, …identity}
-    GET  /healthz, /readyz   the middleware's probes (`core.health`)
+    GET  /authorize   seed 002 (?redirect_url=&client_id=&state=) or OAuth 2.0 / OpenID
+                      Connect (?redirect_uri=&response_type=code&scope=&nonce=&code_challenge=)
+    POST /token       authorization_code or refresh_token; client_secret_basic, _post, none
+    GET  /userinfo    Authorization: [Bearer] <access_token>
+    GET  /jwks        the public signing keys (OpenID Connect)
+    GET|POST /logout  ends the hub session, revokes its tokens (RP-initiated logout)
+    GET  /login, /callback, /me, /auth, /healthz, /readyz   the middleware's `Core`
+    GET  /.well-known/openid-configuration (at the root)  discovery
     GET  /healthz     (at the root) 200, no I/O
 
 Without a hub session, `/authorize` starts the hub's DingTalk login with the
@@ -23,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -32,16 +35,23 @@ from ..core.effects import Flow
 from ..core.flow import Core, Renderer
 from ..core.http import Headers, WebRequest, WebResponse, iri_to_uri
 from ..core.outcome import Exchange, Forward, Respond
+from ..core.redirects import external_base, is_https, safe_next, same_origin
 from ..core.responses import NO_STORE, json_response, redirect_to_next
+from ..core.revocation import hub_audience, revoke_session
 from ..core.routes import own_route
-from ..core.session import SessionCache
+from ..core.session import Session, SessionCache
 from ..core.state import PendingLogin
-from ..errors import BadRequestError, ConfigError, LoginError
+from ..errors import BadRequestError, LoginError
 from ..identity import Identity
 from ..rendering import render
-from .authorization import Authorization, seed_request
+from .authorization import Authorization, AuthorizationError, parse
+from .backchannel import BackChannel
+from .claims import claims
 from .errors import GrantError, grant_error, oauth_error
+from .keys import Signer, load_keys
+from .oidc import DISCOVERY_PATHS, OpenIDProvider
 from .registry import Registry
+from .settings import HubClient, HubSettings
 from .tokens import HubTokens, IssuedTokens
 
 log = logging.getLogger("dingmw")
@@ -52,6 +62,7 @@ HubDecision = Respond | Exchange
 GET = frozenset({"GET"})
 READ = frozenset({"GET", "HEAD"})
 POST = frozenset({"POST"})
+FORM = "application/x-www-form-urlencoded"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -61,13 +72,13 @@ class HubRoute:
     api: bool = False  # for programs: errors are OAuth JSON, never pages
 
 
-def with_query(url: str, params: dict[str, str]) -> str:
+def with_query(url: str, params: Mapping[str, str]) -> str:
     joiner = "&" if urlsplit(url).query else "?"
     return iri_to_uri(f"{url}{joiner}{urlencode(params)}")
 
 
 def userinfo_body(identity: Identity) -> dict[str, Any]:
-    """The hub's userinfo: the seed's `username` and `email`, plus every identity field."""
+    """The seed's userinfo: `username` and `email`, plus every identity field."""
     return {"username": identity.remote_user, **identity.to_dict()}
 
 
@@ -78,22 +89,40 @@ def _unavailable(exc: LoginError) -> WebResponse:
     )
 
 
+def _bearer_error(status: int, error: str, description: str) -> WebResponse:
+    challenge = f'Bearer error="{error}", error_description="{description}"'
+    return json_response(
+        status,
+        {"error": error, "error_description": description},
+        (("www-authenticate", challenge),),
+    )
+
+
 class HubCore:
     """Every decision of one hub instance; pure apart from the clock."""
 
     def __init__(
         self,
         settings: Settings,
+        hub: HubSettings,
         *,
         clock: Callable[[], float] = time.time,
         render: Renderer = render,
         cache: SessionCache,
     ) -> None:
-        if not settings.hub_clients:
-            raise ConfigError("DINGMW_HUB_CLIENTS must register at least one site for the hub")
         self.settings = settings
-        self.clients = Registry(settings.hub_clients)
-        self.tokens = HubTokens(settings)
+        self.hub = hub
+        self.clock = clock
+        self.render = render
+        self.clients = Registry(hub.clients)
+        self.tokens = HubTokens(
+            code_ttl=hub.code_ttl, token_ttl=hub.token_ttl, refresh_ttl=hub.refresh_ttl
+        )
+        keys = load_keys(hub.oidc_key_files)
+        self.oidc = (
+            OpenIDProvider(Signer(keys), token_ttl=hub.token_ttl, clock=clock) if keys else None
+        )
+        self.backchannel = BackChannel(self.clients, self.oidc, settings, hub)
         self.core = Core(
             settings,
             render=render,
@@ -107,7 +136,10 @@ class HubCore:
             f"{prefix}/authorize": HubRoute(self.authorize, GET),  # a HEAD must not mint a code
             f"{prefix}/token": HubRoute(self.token, POST, api=True),
             f"{prefix}/userinfo": HubRoute(self.userinfo, READ | POST, api=True),
+            f"{prefix}/jwks": HubRoute(self.jwks, READ, api=True),
+            f"{prefix}/logout": HubRoute(self.logout, GET | POST),
             "/healthz": HubRoute(self.health, READ, api=True),
+            **{path: HubRoute(self.discovery, READ, api=True) for path in DISCOVERY_PATHS},
         }
 
     # The entry points -----------------------------------------------------
@@ -151,25 +183,83 @@ class HubCore:
         refused = BadRequestError("method_not_allowed")
         return self.core.error(req, refused, status=405, headers=allow)
 
+    # Shared pieces ----------------------------------------------------------
+
+    def issuer(self, req: WebRequest) -> str:
+        return external_base(req, self.settings)
+
+    def session(self, req: WebRequest) -> Session | None:
+        """The hub session of the request (its `sid` names it in tokens), or None."""
+        found = self.core.sessions.lookup(req.cookie_header)
+        return found[1].session if found is not None else None
+
+    def _form(self, req: WebRequest) -> dict[str, str]:
+        """A POST body of `name=value&…` (a form, or the seed's `text/plain`)."""
+        media = req.headers.get("content-type", "text/plain").split(";")[0].strip().lower()
+        if media not in ("text/plain", FORM, ""):
+            raise GrantError(
+                "invalid_request", "the body must be text/plain or form-encoded: code=…&state=…"
+            )
+        try:
+            text = req.body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise GrantError("invalid_request", "the body is not UTF-8") from None
+        params: dict[str, str] = {}
+        for key, value in parse_qsl(text.strip(), keep_blank_values=True):
+            if key in params:  # RFC 6749 §3.2: a parameter must not repeat
+                raise GrantError("invalid_request", f"{key[:40]} is repeated")
+            params[key] = value
+        return params
+
     # Routes ---------------------------------------------------------------
 
     def health(self, req: WebRequest) -> HubDecision:
         return Respond(WebResponse(status=200, headers=(NO_STORE,), body=b"ok\n"))
 
+    def discovery(self, req: WebRequest) -> HubDecision:
+        if self.oidc is None:
+            return Respond(
+                oauth_error(404, "not_found", "OpenID Connect is off: set DINGMW_HUB_OIDC_KEY_FILE")
+            )
+        body = self.oidc.discovery(self.issuer(req), self.settings.path_prefix)
+        return Respond(json_response(200, body))
+
+    def jwks(self, req: WebRequest) -> HubDecision:
+        if self.oidc is None:
+            return Respond(
+                oauth_error(404, "not_found", "OpenID Connect is off: set DINGMW_HUB_OIDC_KEY_FILE")
+            )
+        return Respond(json_response(200, self.oidc.signer.jwks()))
+
     def authorize(self, req: WebRequest) -> HubDecision:
-        client_id, redirect_url, state = seed_request(req.query())
-        client = self.clients.redirect(client_id, redirect_url)
-        auth = Authorization(
-            client_id=client.client_id, redirect_url=str(redirect_url), state=state
-        )
+        try:
+            auth = parse(req.query(), self.clients, oidc=self.oidc is not None)
+        except AuthorizationError as exc:
+            return Respond(self._error_redirect(req, exc))
         return self.core.with_session(req, lambda identity: self._authorized(req, auth, identity))
 
     def _authorized(
         self, req: WebRequest, auth: Authorization, identity: Identity | None
     ) -> HubDecision:
-        if identity is None:
+        if identity is None or auth.fresh:
+            if auth.silent:
+                refused = AuthorizationError(
+                    "login_required", "no hub session", auth.redirect_url, auth.state or None
+                )
+                return Respond(self._error_redirect(req, refused))
             return Respond(self.start_login(req, auth))
-        return Exchange(self.core.guarded(req, self.grant(auth, identity, ())))
+        session = self.session(req)
+        sid = session.sid if session is not None else ""
+        grant = self.grant(req, auth, identity, sid=sid, auth_time=None)
+        return Exchange(self.core.guarded(req, grant))
+
+    def _error_redirect(self, req: WebRequest, exc: AuthorizationError) -> WebResponse:
+        params = {"error": exc.error, "error_description": exc.description}
+        if exc.state is not None:
+            params["state"] = exc.state
+        params["iss"] = self.issuer(req)  # RFC 9207
+        location = with_query(exc.redirect_url, params)
+        return WebResponse(status=302, headers=(("location", location), NO_STORE))
 
     def start_login(self, req: WebRequest, auth: Authorization) -> WebResponse:
         """The hub's DingTalk login for `auth`; DingTalk comes back to
@@ -192,31 +282,46 @@ class HubCore:
                 "forward_url is missing or is not the redirect URL this login started with",
             )
         self.clients.redirect(auth.client_id, auth.redirect_url)  # still registered
-        return (yield from self.grant(auth, identity, headers))
+        now = int(self.clock())
+        cookie = _set_cookie_value(headers, self.core.sessions.cookie_name)
+        opened = self.core.sessions.open(cookie, now) if cookie else None
+        sid = opened[0].sid if opened is not None else ""
+        return (yield from self.grant(req, auth, identity, sid=sid, auth_time=now, headers=headers))
 
-    def grant(self, auth: Authorization, identity: Identity, headers: Headers) -> Flow[WebResponse]:
+    def grant(
+        self,
+        req: WebRequest,
+        auth: Authorization,
+        identity: Identity,
+        *,
+        sid: str,
+        auth_time: int | None,
+        headers: Headers = (),
+    ) -> Flow[WebResponse]:
         """A one-time code for `auth`, and the browser sent back to the site with it."""
-        code = yield from self.tokens.issue_code(
-            auth.client_id, auth.redirect_url, auth.state, identity
+        grant = self.tokens.new_grant(
+            auth.client_id, identity, sid=sid, scope=auth.scope, auth_time=auth_time
         )
-        location = with_query(auth.redirect_url, {"code": code, "state": auth.state})
+        code = yield from self.tokens.issue_code(
+            grant,
+            redirect_url=auth.redirect_url,
+            state=auth.state,
+            nonce=auth.nonce,
+            code_challenge=auth.code_challenge,
+        )
+        yield from self.backchannel.remember(auth.client_id, sid)
+        if auth.standard:
+            params = {"code": code, **({"state": auth.state} if auth.state else {})}
+            params["iss"] = self.issuer(req)  # RFC 9207
+        else:
+            params = {"code": code, "state": auth.state}
+        location = with_query(auth.redirect_url, params)
         return WebResponse(status=302, headers=(("location", location), NO_STORE, *headers))
 
     def token(self, req: WebRequest) -> HubDecision:
         try:
-            client = self.clients.basic(req.headers.get("authorization", ""))
-            media = req.headers.get("content-type", "text/plain").split(";")[0].strip().lower()
-            if media not in ("text/plain", "application/x-www-form-urlencoded", ""):
-                raise GrantError(
-                    "invalid_request", "the body must be text/plain or form-encoded: code=…&state=…"
-                )
-            try:
-                text = req.body.decode("utf-8")
-            except UnicodeDecodeError:
-                raise GrantError("invalid_request", "the body is not UTF-8") from None
-            params = dict(parse_qsl(text.strip(), keep_blank_values=True))
-            if params.get("client_id", client.client_id) != client.client_id:
-                raise GrantError("invalid_client", "client_id does not match the credentials", 401)
+            params = self._form(req)
+            client = self.clients.authenticate(req.headers.get("authorization", ""), params)
             grant_type = params.get("grant_type") or "authorization_code"
             if grant_type == "authorization_code":
                 code = params.get("code")
@@ -227,31 +332,47 @@ class HubCore:
                     client.client_id,
                     state=params.get("state"),
                     redirect_url=params.get("redirect_url") or params.get("redirect_uri"),
+                    code_verifier=params.get("code_verifier"),
                 )
             elif grant_type == "refresh_token":
                 refresh = params.get("refresh_token")
                 if not refresh:
                     raise GrantError("invalid_request", "refresh_token is required")
-                flow = self.tokens.refresh(refresh, client.client_id)
+                flow = self.tokens.refresh(refresh, client.client_id, scope=params.get("scope"))
             else:
                 raise GrantError("unsupported_grant_type", f"grant_type {grant_type[:40]!r}")
         except GrantError as exc:
             return Respond(grant_error(exc))
-        return Exchange(self._token_reply(flow))
+        return Exchange(self._token_reply(req, client, flow))
 
-    def _token_reply(self, flow: Flow[IssuedTokens]) -> Flow[WebResponse]:
+    def _token_reply(
+        self, req: WebRequest, client: HubClient, flow: Flow[IssuedTokens]
+    ) -> Flow[WebResponse]:
         try:
             tokens = yield from flow
         except GrantError as exc:
             return grant_error(exc)
         except LoginError as exc:
             return _unavailable(exc)
-        body = {
-            "access_token": tokens.access_token,
-            "expiry_in": tokens.expires_in,
-            "refresh_token": tokens.refresh_token,
-            "token_type": "Bearer",
-        }
+        grant = tokens.grant
+        body: dict[str, Any]
+        if grant.scope is None:  # the seed's answer, byte for byte
+            body = {
+                "access_token": tokens.access_token,
+                "expiry_in": tokens.expires_in,
+                "refresh_token": tokens.refresh_token,
+                "token_type": "Bearer",
+            }
+        else:
+            body = {
+                "access_token": tokens.access_token,
+                "token_type": "Bearer",
+                "expires_in": tokens.expires_in,
+                "refresh_token": tokens.refresh_token,
+                "scope": grant.scope,
+            }
+            if "openid" in grant.scopes and self.oidc is not None:
+                body["id_token"] = self.oidc.id_token(self.issuer(req), tokens, client)
         return json_response(200, body, (("pragma", "no-cache"),))
 
     def userinfo(self, req: WebRequest) -> HubDecision:
@@ -259,23 +380,109 @@ class HubCore:
         scheme, _, rest = header.partition(" ")
         token = rest.strip() if scheme.lower() == "bearer" else header
         if not token:
-            return Respond(_invalid_token("an access token is required"))
+            return Respond(_bearer_error(401, "invalid_token", "an access token is required"))
         return Exchange(self._userinfo(token))
 
     def _userinfo(self, token: str) -> Flow[WebResponse]:
         try:
-            found = yield from self.tokens.identity(token)
+            grant = yield from self.tokens.grant_of(token)
         except LoginError as exc:
             return _unavailable(exc)
-        if found is None:
-            return _invalid_token("the access token is unknown, expired or revoked")
-        return json_response(200, userinfo_body(found[1]))
+        if grant is None:
+            return _bearer_error(
+                401, "invalid_token", "the access token is unknown, expired or revoked"
+            )
+        if grant.scope is None:
+            return json_response(200, userinfo_body(grant.identity))
+        if "openid" not in grant.scopes:
+            return _bearer_error(403, "insufficient_scope", "the token was not granted openid")
+        return json_response(200, claims(grant.identity, grant.scopes))
+
+    # Logout (RP-initiated, OpenID Connect RP-Initiated Logout 1.0) --------------
+
+    def logout(self, req: WebRequest) -> HubDecision:
+        params = req.query()
+        if req.method == "POST":
+            try:
+                params = self._form(req)
+            except GrantError as exc:
+                raise BadRequestError("bad_request", exc.description) from None
+        issuer = self.issuer(req)
+        hint = None
+        if params.get("id_token_hint"):
+            hint = self.oidc.hint(params["id_token_hint"], issuer) if self.oidc else None
+            if hint is None:
+                raise BadRequestError("bad_request", "id_token_hint was not issued by this hub")
+        client_id = params.get("client_id") or None
+        if hint is not None:
+            if client_id is not None and client_id != hint["aud"]:
+                raise BadRequestError("bad_request", "client_id is not the id_token_hint's")
+            client_id = str(hint["aud"])
+        target = safe_next(params.get("next"))
+        post_logout = params.get("post_logout_redirect_uri")
+        if post_logout:
+            client = self.clients.get(client_id)
+            if client is None or post_logout not in client.post_logout_redirect_urls:
+                raise BadRequestError(
+                    "redirect_not_registered",
+                    "post_logout_redirect_uri is not registered for this client",
+                )
+            state = params.get("state")
+            target = with_query(post_logout, {"state": state}) if state else post_logout
+        session = self.session(req)
+        confirmed = (
+            session is None
+            or same_origin(req, self.settings, navigation=req.method == "GET")
+            or (hint is not None and hint.get("sid") == session.sid)
+        )
+        if not confirmed:
+            return Respond(self._confirm_logout(req, params))
+        return Exchange(self._end_session(req, session, target))
+
+    def _confirm_logout(self, req: WebRequest, params: Mapping[str, str]) -> WebResponse:
+        """A page whose button logs out by a same-origin POST (a link from elsewhere cannot)."""
+        kept = ("client_id", "post_logout_redirect_uri", "state", "next", "id_token_hint")
+        context = {
+            "action": self.core.own_url(req, "logout"),
+            "fields": {k: params[k] for k in kept if params.get(k)},
+            "done": False,
+            "target": None,
+        }
+        return self.core.page(req, "hub_logout.html", context)
+
+    def _end_session(
+        self, req: WebRequest, session: Session | None, target: str | None
+    ) -> Flow[WebResponse]:
+        """End the hub session: the session itself, every token issued in it, and the sessions
+        of the sites that log in through this hub (shared store; back-channel logout tokens)."""
+        clear = ("set-cookie", self.core.sessions.clear(secure=is_https(req, self.settings)))
+        if session is not None:
+            identity = session.identity
+            found = self.core.sessions.lookup(req.cookie_header)
+            if found is not None:
+                self.core.sessions.forget(found[0])
+            issuer = self.issuer(req)
+            try:
+                yield from revoke_session(session.sid, session.expires, self.clock())
+                yield from self.tokens.end_session(session.sid)
+                yield from self.core.revoke_everywhere(
+                    identity.unionid, audiences=(hub_audience(issuer),)
+                )
+                yield from self.backchannel.notify(issuer, session.sid, identity)
+            except LoginError as exc:
+                return self.core.error(req, exc, headers=(clear,))
+            log.info("dingmw hub: logout unionid=%s", identity.unionid)
+        if target and not (req.method == "POST" and target.startswith(("http:", "https:"))):
+            return WebResponse(status=302, headers=(("location", target), NO_STORE, clear))
+        # After a form on the hub's own page, the browser would refuse a redirect to another
+        # site (its `form-action 'self'`): the page links there, and goes there by itself.
+        context = {"action": "", "fields": {}, "done": True, "target": target}
+        return self.core.page(req, "hub_logout.html", context, headers=(clear,))
 
 
-def _invalid_token(description: str) -> WebResponse:
-    challenge = f'Bearer error="invalid_token", error_description="{description}"'
-    return json_response(
-        401,
-        {"error": "invalid_token", "error_description": description},
-        (("www-authenticate", challenge),),
-    )
+def _set_cookie_value(headers: Headers, name: str) -> str | None:
+    """The value a `Set-Cookie` among `headers` gives cookie `name`."""
+    for header, value in headers:
+        if header == "set-cookie" and value.startswith(f"{name}="):
+            return value.split(";", 1)[0][len(name) + 1 :] or None
+    return None

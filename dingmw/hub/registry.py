@@ -1,7 +1,10 @@
 """The sites registered at the hub (`DINGMW_HUB_CLIENTS`): lookups and client authentication.
 
 Redirect URLs match exactly (no prefix, pattern or normalisation). Client
-secrets are compared in constant time, also for an unknown client.
+secrets are compared in constant time, also for an unknown client. A client
+authenticates with HTTP Basic (`client_secret_basic`, the seed's way), with
+`client_id` and `client_secret` in the body (`client_secret_post`), or, when it
+is registered as public, with its `client_id` alone (`none`, PKCE required).
 """
 
 from __future__ import annotations
@@ -9,13 +12,15 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from urllib.parse import unquote_plus
 
-from ..config import HubClient
 from ..errors import BadRequestError
 from .errors import GrantError
+from .settings import HubClient
 
 _DUMMY_SECRET = "dingmw-hub-dummy-secret-for-constant-time"  # noqa: S105  # never matches
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "none")
 
 
 class Registry:
@@ -39,8 +44,30 @@ class Registry:
             )
         return client
 
-    def basic(self, authorization: str) -> HubClient:
-        """The client an `Authorization: Basic` header authenticates; `GrantError` (401) else."""
+    def authenticate(self, authorization: str, params: Mapping[str, str]) -> HubClient:
+        """The client a token request authenticates as; `GrantError` (401) when none does."""
+        posted = "client_secret" in params
+        if authorization:
+            if posted:
+                raise GrantError("invalid_request", "use one client authentication method")
+            client = self._basic(authorization)
+        elif posted:
+            client = self._secret(params.get("client_id", ""), params["client_secret"])
+        else:
+            public = self.get(params.get("client_id"))
+            if public is None or not public.public:
+                raise GrantError(
+                    "invalid_client",
+                    "client authentication is required (HTTP Basic, or client_id and "
+                    "client_secret in the body)",
+                    401,
+                )
+            client = public
+        if params.get("client_id", client.client_id) != client.client_id:
+            raise GrantError("invalid_client", "client_id does not match the credentials", 401)
+        return client
+
+    def _basic(self, authorization: str) -> HubClient:
         scheme, _, encoded = authorization.partition(" ")
         if scheme.lower() != "basic" or not encoded:
             raise GrantError("invalid_client", "HTTP Basic client authentication is required", 401)
@@ -53,13 +80,20 @@ class Registry:
         client_id, sep, secret = decoded.partition(":")
         if not sep:
             raise GrantError("invalid_client", "unknown client or wrong secret", 401)
-        return self.secret(client_id, secret)
+        try:
+            return self._secret(client_id, secret)
+        except GrantError:
+            # RFC 6749 §2.3.1: form-encoded before Base64 (the seed's clients do not encode).
+            unquoted = unquote_plus(client_id), unquote_plus(secret)
+            if unquoted == (client_id, secret):
+                raise
+            return self._secret(*unquoted)
 
-    def secret(self, client_id: str, secret: str) -> HubClient:
-        """The client whose secret is `secret` (constant time); `GrantError` (401) else."""
+    def _secret(self, client_id: str, secret: str) -> HubClient:
         client = self.get(client_id)
-        expected = client.client_secret if client is not None else _DUMMY_SECRET
+        usable = client is not None and not client.public
+        expected = client.client_secret if client is not None and usable else _DUMMY_SECRET
         matches = hmac.compare_digest(secret.encode("utf-8"), expected.encode("utf-8"))
-        if client is None or not matches:
+        if client is None or not usable or not matches:
             raise GrantError("invalid_client", "unknown client or wrong secret", 401)
         return client

@@ -4,47 +4,81 @@ Only a SHA-256 of each code or token is used as a store key, so a leaked
 store dump holds no usable credential. Records expire by themselves.
 
 * A code (192 random bits) is single use (`StoreTake`, atomic on Redis),
-  lives `hub_code_ttl` seconds (60 by default), and is bound to its client,
-  its redirect URL and the site's `state`.
-* Redeeming a code twice revokes every token it produced (RFC 9700 §4.5):
-  the tokens of one login form a family, and a revoked family is refused.
-* Refresh tokens rotate on use; presenting a used one revokes its family
-  (RFC 9700 §4.14.2).
+  lives `code_ttl` seconds (60 by default), and is bound to its client, its
+  redirect URL, the site's `state` and (OpenID Connect) its PKCE challenge.
+* The tokens of one login form a family. Redeeming a code twice, or presenting
+  a spent refresh token, revokes the family (RFC 9700 §4.5, §4.14.2).
+* Every grant also records the hub session it came from (`sid`): logging out
+  of the hub revokes every token issued in that session.
+* Refresh tokens rotate on use.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
+import hmac
 import json
+import re
 import secrets
 from typing import Any
 
-from ..config import Settings
 from ..core.effects import Flow, store_get, store_put, store_take
 from ..identity import Identity
 from .errors import GrantError
 
 CODE_BYTES = 24
 TOKEN_BYTES = 32
+_VERIFIER_RE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
 class Grant:
-    """What a code or token stands for."""
+    """What a code or token stands for.
+
+    `scope` is None for the seed's dialect; otherwise the granted scopes (space-separated),
+    and the hub answers with standard OAuth 2.0 / OpenID Connect names."""
 
     client_id: str
     identity: Identity
     family: str
+    sid: str = ""
+    scope: str | None = None
+    auth_time: int | None = None
+
+    @property
+    def scopes(self) -> frozenset[str]:
+        return frozenset((self.scope or "").split())
 
     def dump(self, **extra: str) -> str:
-        data = {"c": self.client_id, "f": self.family, "id": self.identity.to_dict(), **extra}
+        data: dict[str, Any] = {
+            "c": self.client_id,
+            "f": self.family,
+            "sid": self.sid,
+            "id": self.identity.to_dict(),
+            **extra,
+        }
+        if self.scope is not None:
+            data["sc"] = self.scope
+        if self.auth_time is not None:
+            data["at"] = self.auth_time
         return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
     def load(cls, raw: str) -> tuple[Grant, dict[str, Any]]:
         data = json.loads(raw)
-        return cls(str(data["c"]), Identity.from_dict(data["id"]), str(data["f"])), data
+        scope = data.get("sc")
+        auth_time = data.get("at")
+        grant = cls(
+            client_id=str(data["c"]),
+            identity=Identity.from_dict(data["id"]),
+            family=str(data["f"]),
+            sid=str(data.get("sid", "")),
+            scope=str(scope) if scope is not None else None,
+            auth_time=int(auth_time) if auth_time is not None else None,
+        )
+        return grant, data
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -52,56 +86,120 @@ class IssuedTokens:
     access_token: str
     refresh_token: str
     expires_in: int
+    grant: Grant
+    nonce: str = ""  # the authorization request's, for the first ID token only
 
 
 def _key(kind: str, secret: str) -> str:
     return f"hub:{kind}:{hashlib.sha256(secret.encode('utf-8')).hexdigest()}"
 
 
+def pkce_s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
 class HubTokens:
-    def __init__(self, settings: Settings) -> None:
-        self.code_ttl = settings.hub_code_ttl
-        self.token_ttl = settings.hub_token_ttl
-        self.refresh_ttl = settings.hub_refresh_ttl
+    def __init__(self, *, code_ttl: int, token_ttl: int, refresh_ttl: int) -> None:
+        self.code_ttl = code_ttl
+        self.token_ttl = token_ttl
+        self.refresh_ttl = refresh_ttl
 
     def issue_code(
-        self, client_id: str, redirect_url: str, state: str, identity: Identity
+        self,
+        grant: Grant,
+        *,
+        redirect_url: str,
+        state: str,
+        nonce: str = "",
+        code_challenge: str = "",
     ) -> Flow[str]:
         code = secrets.token_urlsafe(CODE_BYTES)
-        grant = Grant(client_id, identity, secrets.token_urlsafe(16))
-        yield from store_put(_key("code", code), grant.dump(r=redirect_url, s=state), self.code_ttl)
+        extra = {"r": redirect_url, "s": state}
+        if nonce:
+            extra["n"] = nonce
+        if code_challenge:
+            extra["cc"] = code_challenge
+        yield from store_put(_key("code", code), grant.dump(**extra), self.code_ttl)
         return code
 
+    def new_grant(
+        self,
+        client_id: str,
+        identity: Identity,
+        *,
+        sid: str,
+        scope: str | None,
+        auth_time: int | None,
+    ) -> Grant:
+        return Grant(
+            client_id=client_id,
+            identity=identity,
+            family=secrets.token_urlsafe(16),
+            sid=sid,
+            scope=scope,
+            auth_time=auth_time,
+        )
+
     def redeem_code(
-        self, code: str, client_id: str, *, state: str | None, redirect_url: str | None
+        self,
+        code: str,
+        client_id: str,
+        *,
+        state: str | None,
+        redirect_url: str | None,
+        code_verifier: str | None,
     ) -> Flow[IssuedTokens]:
         grant, data = yield from self._take_once("code", code, "code")
         if grant.client_id != client_id:
             yield from self._revoke(grant.family)
             raise GrantError("invalid_grant", "the code was issued to another client")
+        if grant.scope is not None and redirect_url is None:
+            raise GrantError("invalid_grant", "redirect_uri is required and must match")
         if redirect_url is not None and redirect_url != data.get("r"):
             raise GrantError("invalid_grant", "redirect_url does not match the authorization")
         if state is not None and state != data.get("s"):
             raise GrantError("invalid_grant", "state does not match the authorization")
-        return (yield from self._issue(grant))
+        challenge = data.get("cc")
+        if challenge is not None or code_verifier is not None:
+            _check_pkce(challenge, code_verifier)
+        if (yield from self._revoked(grant)):
+            raise GrantError("invalid_grant", "the hub session of this code has ended")
+        return (yield from self._issue(grant, nonce=str(data.get("n", ""))))
 
-    def refresh(self, refresh_token: str, client_id: str) -> Flow[IssuedTokens]:
+    def refresh(
+        self, refresh_token: str, client_id: str, *, scope: str | None = None
+    ) -> Flow[IssuedTokens]:
         grant, _ = yield from self._take_once("refresh", refresh_token, "refresh token")
         if grant.client_id != client_id:
             raise GrantError("invalid_grant", "the refresh token belongs to another client")
-        if (yield from self._revoked(grant.family)):
+        if (yield from self._revoked(grant)):
             raise GrantError("invalid_grant", "the tokens of this login were revoked")
+        if scope is not None:
+            asked = frozenset(scope.split())
+            if grant.scope is None or not asked <= grant.scopes:
+                raise GrantError("invalid_scope", "a refresh may only narrow the scope")
+            grant = dataclasses.replace(grant, scope=" ".join(s for s in scope.split()))
         return (yield from self._issue(grant))
 
-    def identity(self, access_token: str) -> Flow[tuple[str, Identity] | None]:
-        """The client and person an access token stands for, or None."""
+    def grant_of(self, access_token: str) -> Flow[Grant | None]:
+        """What an access token stands for, or None (unknown, expired or revoked)."""
         raw = yield from store_get(_key("access", access_token))
         if raw is None:
             return None
         grant, _ = Grant.load(raw)
-        if (yield from self._revoked(grant.family)):
+        if (yield from self._revoked(grant)):
             return None
-        return grant.client_id, grant.identity
+        return grant
+
+    def identity(self, access_token: str) -> Flow[tuple[str, Identity] | None]:
+        """The client and person an access token stands for, or None."""
+        grant = yield from self.grant_of(access_token)
+        return None if grant is None else (grant.client_id, grant.identity)
+
+    def end_session(self, sid: str) -> Flow[None]:
+        """Revoke every token issued in hub session `sid` (the hub's logout)."""
+        yield from store_put(f"hub:sid-revoked:{sid}", "1", self.refresh_ttl)
 
     def _take_once(self, kind: str, secret: str, what: str) -> Flow[tuple[Grant, dict[str, Any]]]:
         """Take a code or refresh token (single use). Presenting one that was already used
@@ -117,15 +215,31 @@ class HubTokens:
         yield from store_put(_key(f"{kind}-used", secret), grant.family, self.refresh_ttl)
         return grant, data
 
-    def _issue(self, grant: Grant) -> Flow[IssuedTokens]:
+    def _issue(self, grant: Grant, *, nonce: str = "") -> Flow[IssuedTokens]:
         access = secrets.token_urlsafe(TOKEN_BYTES)
         refresh = secrets.token_urlsafe(TOKEN_BYTES)
         yield from store_put(_key("access", access), grant.dump(), self.token_ttl)
         yield from store_put(_key("refresh", refresh), grant.dump(), self.refresh_ttl)
-        return IssuedTokens(access, refresh, self.token_ttl)
+        return IssuedTokens(access, refresh, self.token_ttl, grant, nonce)
 
     def _revoke(self, family: str) -> Flow[None]:
         yield from store_put(f"hub:family-revoked:{family}", "1", self.refresh_ttl)
 
-    def _revoked(self, family: str) -> Flow[bool]:
-        return (yield from store_get(f"hub:family-revoked:{family}")) is not None
+    def _revoked(self, grant: Grant) -> Flow[bool]:
+        if (yield from store_get(f"hub:family-revoked:{grant.family}")) is not None:
+            return True
+        if not grant.sid:
+            return False
+        return (yield from store_get(f"hub:sid-revoked:{grant.sid}")) is not None
+
+
+def _check_pkce(challenge: object, verifier: str | None) -> None:
+    """RFC 7636 S256; a verifier without a challenge is refused too (RFC 9700 §2.1.1)."""
+    if challenge is None:
+        raise GrantError("invalid_grant", "code_verifier sent, but the authorization had no PKCE")
+    if verifier is None:
+        raise GrantError("invalid_grant", "code_verifier is required (the authorization used PKCE)")
+    if not _VERIFIER_RE.match(verifier):
+        raise GrantError("invalid_grant", "code_verifier is malformed")
+    if not hmac.compare_digest(pkce_s256(verifier), str(challenge)):
+        raise GrantError("invalid_grant", "code_verifier does not match the code_challenge")
