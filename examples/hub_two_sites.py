@@ -17,9 +17,8 @@ from typing import Any
 import uvicorn
 
 from dingmw import ASGIMiddleware, Settings
-from dingmw.config import HubClient
 from dingmw.demo import bind, example_app
-from dingmw.hub import create_app
+from dingmw.hub import HubClient, HubSettings, create_app
 from dingmw.testing import DEFAULT_APP_KEY, DEFAULT_APP_SECRET, FakeDingTalk
 
 HOST = "127.0.0.1"
@@ -42,7 +41,9 @@ async def main() -> None:
             api_url=fake,
             login_url=fake,
             login_script_url=f"{fake}/h5-dingtalk-login/ddlogin.js",
-            hub_clients=tuple(
+        ),
+        HubSettings(
+            clients=tuple(
                 HubClient(
                     client_id=f"site-{site}",
                     client_secret=site_secrets[site],
@@ -50,7 +51,7 @@ async def main() -> None:
                 )
                 for site in ("a", "b")
             ),
-        )
+        ),
     )
     sites = {
         site: ASGIMiddleware(

@@ -812,3 +812,18 @@ def test_check_reports_the_hubs_own_settings() -> None:
         line.startswith("DINGMW_HUB_CLIENTS") and "a (secrets not shown)" in line for line in lines
     )
     assert not any(SECRET_A in line for line in lines)
+
+
+def test_check_deploy_warns_about_http_redirect_urls_of_the_hubs_clients() -> None:
+    from dingmw.checks import run
+
+    clients = [{"client_id": "a", "client_secret": SECRET_A, "redirect_urls": [CALLBACK_A]}]
+    env = {
+        "DINGMW_APP_KEY": "k",
+        "DINGMW_APP_SECRET": "s",
+        "DINGMW_SECRET_KEY": "x" * 32,
+        "DINGMW_HUB_CLIENTS": json.dumps(clients),
+    }
+    report = run(env, deploy=True)
+    assert report.errors == []
+    assert any("'a' has an http redirect URL" in warning for warning in report.warnings)
