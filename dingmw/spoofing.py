@@ -47,7 +47,8 @@ class IdentityHeaders:
     def __init__(self, extra: Iterable[str] = ()) -> None:
         names = {*IDENTITY_HEADERS, *(name.strip().lower() for name in extra)}
         self._exact = frozenset(name.replace("_", "-").encode("latin-1") for name in names)
-        self._first = frozenset({*(n[0] for n in self._exact), ord("x")})
+        self._first = frozenset({*(n[0] for n in self._exact), ord("x"), ord("X")})
+        self._first |= frozenset(ord(chr(c).upper()) for c in self._first)
         self._environ_keys = (
             *sorted("HTTP_" + name.upper().replace("-", "_") for name in names),
             "REMOTE_USER",
@@ -56,14 +57,18 @@ class IdentityHeaders:
     # ASGI -----------------------------------------------------------------------
 
     def match(self, name: bytes) -> bool:
-        """Whether an ASGI header name (lower case) is identity-like."""
+        """Whether an ASGI header name is identity-like."""
         if not name or name[0] not in self._first:
             return False
         name = name.lower().replace(b"_", b"-")
         return name.startswith(b"x-dingtalk-") or name in self._exact
 
     def scan(self, headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, bool]:
-        """The `Cookie` header (joined) and whether any identity-like header is present."""
+        """The `Cookie` header (joined) and whether an identity-like header may be present.
+
+        One pass, the one the adapter makes anyway for the cookie: a name is looked at
+        only when its first byte is that of an identity-like name (a set lookup).
+        """
         cookie = ""
         spoofed = False
         first = self._first
@@ -71,7 +76,7 @@ class IdentityHeaders:
             if name == b"cookie":
                 text = value.decode("latin-1")
                 cookie = f"{cookie}; {text}" if cookie else text
-            elif name and name[0] in first and not spoofed:
+            elif not spoofed and name and name[0] in first:
                 spoofed = self.match(name)
         return cookie, spoofed
 

@@ -125,9 +125,11 @@ class Sessions:
 
     def cached(self, cookie_header: str) -> Identity | None:
         """The hot path: the identity of a verified session whose re-check is not due."""
-        value = cookie_value(cookie_header, self._name)
-        if not value:
-            return None
+        value = self._plain_value(cookie_header)
+        if value is None:
+            value = cookie_value(cookie_header, self._name)
+            if not value:
+                return None
         entry = self._cache.get(value)
         if entry is None or entry.refused is not None or self._clock() >= entry.check_at:
             return None
@@ -136,6 +138,33 @@ class Sessions:
     def has_cookie(self, cookie_header: str) -> bool:
         """Whether the request carries a session cookie at all (verified or not)."""
         return bool(cookie_value(cookie_header, self._name))
+
+    def _plain_value(self, header: str) -> str | None:
+        """The session cookie's value when the header is plain up to it, else None.
+
+        For `a=1; <name>=<value>; ...` with no quote before the cookie and the
+        name nowhere earlier, werkzeug's grammar splits exactly at `;`, so the
+        value is the text up to the next `;`: found with a few `str.find`s,
+        without the full parse `cookie_value` may need. A value it gets wrong
+        (trailing spaces, quotes) is simply not in the cache, and anything
+        unusual returns None: the caller then asks `cookie_value`.
+        """
+        name = self._name
+        start = header.find(name)
+        if start < 0:
+            return None
+        after = start + len(name)
+        if not header.startswith("=", after):
+            return None
+        if start and not (header.startswith("; ", start - 2) or header[start - 1] == ";"):
+            return None
+        if start and header.find('"', 0, start) >= 0:
+            return None
+        end = header.find(";", after)
+        value = header[after + 1 : end] if end >= 0 else header[after + 1 :]
+        if '"' in value or " " in value or "\t" in value:
+            return None
+        return value
 
     def lookup(self, cookie_header: str) -> tuple[str, Entry] | None:
         """The request's session (cookie value and cache entry), opening it when not cached.
