@@ -1,4 +1,4 @@
-"""Developer sessions: `nox -s tests lint typecheck e2e demo`."""
+"""Developer sessions: `nox -s tests lint typecheck e2e demo bench`."""
 
 from __future__ import annotations
 
@@ -41,6 +41,13 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     _install(session, "typing", "test")
     session.run("mypy")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmarks P1-P4 (tables and PNG charts in bench/out/); `-- --smoke` for CI's."""
+    _install(session, "bench")
+    session.run("python", "bench/run_all.py", *session.posargs)
 
 
 @nox.session

@@ -10,7 +10,9 @@ the bare app's, measured in the same run:
 * (ASGI) behind Starlette's SessionMiddleware plus a login check, the usual
   hand-rolled alternative.
 
-Goal: dingmw ≥ 0.95 of the bare app. Run: `python bench/hot_path.py`.
+Variants alternate within each round (the order rotating from round to round) and each
+ratio is the median over rounds of (variant ÷ bare in the same round). Goal: dingmw ≥ 0.95
+of the bare app. Run: `python bench/hot_path.py`. The served benchmark is `p1_hot_path.py`.
 """
 
 from __future__ import annotations
@@ -196,41 +198,41 @@ def wsgi_rate(app: Any, cookie: str, n: int) -> float:
     return n / elapsed
 
 
-def median_rate(measure: Callable[[], float], rounds: int) -> float:
-    return statistics.median(measure() for _ in range(rounds))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("-n", type=int, default=20000, help="requests per round")
+    parser.add_argument("-n", type=int, default=20000, help="requests per variant and round")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
     n, rounds = args.n, args.rounds
     cookie = session_cookie()
-
-    bare_asgi = starlette_app()
-    wrapped_asgi = ASGIMiddleware(starlette_app(), SETTINGS)
     sessions_app, sessions_cookie = starlette_sessions()
-    bare_wsgi = flask_app()
-    wrapped_wsgi = WSGIMiddleware(flask_app().wsgi_app, SETTINGS)
-
-    rows: list[tuple[str, float, float]] = []
     # Every variant receives the same kind of request, cookie included.
-    base = median_rate(lambda: asgi_rate(bare_asgi, cookie, n), rounds)
-    rows.append(("ASGI bare Starlette hello world", base, 1.0))
-    rate = median_rate(lambda: asgi_rate(wrapped_asgi, cookie, n), rounds)
-    rows.append(("ASGI dingmw, logged in", rate, rate / base))
-    rate = median_rate(lambda: asgi_rate(sessions_app, sessions_cookie, n), rounds)
-    rows.append(("ASGI SessionMiddleware + login check", rate, rate / base))
-    base = median_rate(lambda: wsgi_rate(bare_wsgi, cookie, n), rounds)
-    rows.append(("WSGI bare Flask hello world", base, 1.0))
-    rate = median_rate(lambda: wsgi_rate(wrapped_wsgi, cookie, n), rounds)
-    rows.append(("WSGI dingmw, logged in", rate, rate / base))
+    variants: dict[str, tuple[str, Callable[[], float]]] = {}
+    bare_asgi, wrapped_asgi = starlette_app(), ASGIMiddleware(starlette_app(), SETTINGS)
+    bare_wsgi, wrapped_wsgi = flask_app(), WSGIMiddleware(flask_app().wsgi_app, SETTINGS)
+    variants["ASGI bare Starlette hello world"] = ("asgi", lambda: asgi_rate(bare_asgi, cookie, n))
+    variants["ASGI dingmw, logged in"] = ("asgi", lambda: asgi_rate(wrapped_asgi, cookie, n))
+    variants["ASGI SessionMiddleware + login check"] = (
+        "asgi",
+        lambda: asgi_rate(sessions_app, sessions_cookie, n),
+    )
+    variants["WSGI bare Flask hello world"] = ("wsgi", lambda: wsgi_rate(bare_wsgi, cookie, n))
+    variants["WSGI dingmw, logged in"] = ("wsgi", lambda: wsgi_rate(wrapped_wsgi, cookie, n))
 
-    width = max(len(r[0]) for r in rows)
-    print(f"{'variant':<{width}}  {'req/s':>10}  {'ratio':>6}")
-    for name, rate, ratio in rows:
-        print(f"{name:<{width}}  {rate:>10.0f}  {ratio:>6.3f}")
+    # Interleaved rounds: every variant once per round, the order rotating.
+    rates: dict[str, list[float]] = {name: [] for name in variants}
+    names = list(variants)
+    for index in range(rounds):
+        shift = index % len(names)
+        for name in names[shift:] + names[:shift]:
+            rates[name].append(variants[name][1]())
+    bare = {"asgi": "ASGI bare Starlette hello world", "wsgi": "WSGI bare Flask hello world"}
+    width = max(len(name) for name in names)
+    print(f"{'variant':<{width}}  {'req/s':>10}  {'× bare':>6}   (median of {rounds} rounds)")
+    for name, (kind, _) in variants.items():
+        base = rates[bare[kind]]
+        ratio = statistics.median(r / b for r, b in zip(rates[name], base, strict=True))
+        print(f"{name:<{width}}  {statistics.median(rates[name]):>10.0f}  {ratio:>6.3f}")
     return 0
 
 

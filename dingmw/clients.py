@@ -33,8 +33,13 @@ from collections.abc import MutableMapping
 import httpx
 
 # Sized for a login storm: a login makes 2-5 calls, mostly to two hosts, and
-# keeps the connection for the next login (DingTalk keeps idle ones ~60 s).
-LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=50)
+# keeps the connection for the next login (DingTalk keeps idle ones ~60 s). Both
+# numbers are kept small on purpose: httpcore walks its whole pool, and for every
+# idle connection the pool again, each time a request starts or ends, so 64 idle
+# connections cost ~4,000 checks (milliseconds of CPU) per DingTalk call. 64
+# connections at DingTalk's tens of milliseconds per call serve well over a thousand
+# calls a second, more than one worker's CPU can log people in with.
+LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=8, keepalive_expiry=50)
 
 
 @functools.cache

@@ -198,3 +198,29 @@ def test_sync_pool_is_remade_in_a_forked_child(monkeypatch: pytest.MonkeyPatch) 
     child = pool.get()
     assert child is not parent
     assert pool.send(httpx.Request("GET", "https://x.example/")).status_code == 204
+
+
+class LookupRecorder:
+    """A `sys.meta_path` finder that only records the modules Python looks for (misses of
+    `sys.modules`); a module found once is never looked for again, one missing is every time."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        self.names.append(name)
+
+
+def test_a_login_looks_for_no_module_once_warm(
+    fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """httpcore asks `import sniffio` on every async lock; were sniffio missing, each of a
+    login's calls would search sys.path for it (~0.5 ms of CPU every time)."""
+    app = ASGI(asgi_app(), served_settings(fake_server))
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as browser:
+        assert login(browser, fake_server.fake, ZHANGSAN.unionid).status_code == 302
+        recorder = LookupRecorder()
+        monkeypatch.setattr(sys, "meta_path", [recorder, *sys.meta_path])
+        browser.cookies.clear()
+        assert login(browser, fake_server.fake, ZHANGSAN.unionid).status_code == 302
+    assert recorder.names == []

@@ -1,0 +1,29 @@
+-- GET the URL until LIMIT answers have come back, then idle until wrk's duration ends; each
+-- request with the next line of FILE as its Cookie header (none when FILE is "-"):
+--   wrk -s counted.lua URL -- FILE LIMIT
+local lines, i, limit, seen = {}, 0, 0, 0
+
+function init(args)
+  if args[1] ~= "-" then
+    for line in io.lines(args[1]) do
+      lines[#lines + 1] = line
+    end
+  end
+  limit = tonumber(args[2])
+end
+
+function request()
+  local headers = { ["Accept"] = "text/html" }
+  if #lines > 0 then
+    i = i % #lines + 1
+    headers["Cookie"] = lines[i]
+  end
+  return wrk.format("GET", nil, headers)
+end
+
+function response(status, headers, body)
+  seen = seen + 1
+  if seen >= limit then
+    wrk.thread:stop()
+  end
+end

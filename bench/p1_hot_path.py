@@ -1,0 +1,194 @@
+"""P1, the hot path: a logged-in request's throughput behind dingmw, as a ratio of the bare app's.
+
+Four servers, each running three hello-world apps on free loopback ports (pinned to CPU 0),
+loaded by wrk (pinned to CPU 1) with a different logged-in person's cookie on every request,
+cycling through `--sessions` distinct people (10,000 by default):
+
+* ASGI under uvicorn, plain (h11, asyncio) and uvicorn[standard] (httptools, uvloop):
+  bare Starlette, behind dingmw, behind Starlette's SessionMiddleware plus a login check;
+* WSGI under gunicorn, one `sync` worker and one `gthread` worker (4 threads):
+  bare Flask, behind dingmw, Flask's signed-cookie session plus a login check.
+
+The bare app receives dingmw's cookies, so it parses the same headers. Goal: dingmw ≥ 0.95×
+bare on every server. Run: `python bench/p1_hot_path.py [--smoke]`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import apps
+import common
+
+GOAL = 0.95
+SMOKE_FLOOR = 0.5  # the smoke run fails only below this: a gross regression
+
+
+@dataclass(frozen=True)
+class Stack:
+    name: str
+    kind: str  # asgi | wsgi
+
+    def command(self, app: str, port: int) -> list[str]:
+        if self.name == "uvicorn":
+            return common.uvicorn_command(f"apps:{app}", port)
+        if self.name == "uvicorn[standard]":
+            return common.uvicorn_command(f"apps:{app}", port, fast=True)
+        if self.name == "gunicorn sync":
+            return common.gunicorn_command(f"apps:{app}", port, worker="sync")
+        return common.gunicorn_command(f"apps:{app}", port, worker="gthread", threads=4)
+
+
+STACKS = (
+    Stack("uvicorn", "asgi"),
+    Stack("uvicorn[standard]", "asgi"),
+    Stack("gunicorn sync", "wsgi"),
+    Stack("gunicorn gthread", "wsgi"),
+)
+APPS = ("bare", "dingmw", "sessions")
+LABELS = {
+    "bare": "bare app",
+    "dingmw": "dingmw, logged in",
+    "sessions": "SessionMiddleware/Flask session + login check",
+}
+
+
+def run(args: Any) -> dict[str, Any]:
+    smoke: bool = args.smoke
+    rounds = args.rounds or 5
+    seconds = args.seconds or (1 if smoke else 5)
+    count = args.sessions or (1000 if smoke else 10_000)
+    out: Path = args.out
+    common.need_wrk()
+    # The smoke run: the two commonest servers, and only what its check compares.
+    stacks = [s for s in STACKS if s.name in ("uvicorn", "gunicorn gthread")] if smoke else STACKS
+    app_names = ("bare", "dingmw") if smoke else APPS
+    files = {
+        variant: apps.write_cookies(
+            out / "cookies" / f"{variant}.txt", apps.cookies(variant, count)
+        )
+        for variant in ("asgi_dingmw", "asgi_sessions", "wsgi_sessions")
+    }
+    files["asgi_bare"] = files["wsgi_bare"] = files["wsgi_dingmw"] = files["asgi_dingmw"]
+    specs: dict[str, common.Spec] = {}
+    for stack in stacks:
+        for app in app_names:
+            port = common.free_port()
+            name = f"{stack.kind}_{app}"
+            specs[f"{stack.name} / {app}"] = common.Spec(
+                f"{stack.name} {name}", stack.command(name, port), port
+            )
+    variants = list(specs)
+    with common.servers(list(specs.values())) as started:
+        servers = dict(zip(variants, started, strict=True))
+
+        def load(variant: str, seconds: float) -> float:
+            return common.wrk(
+                servers[variant].url + "/",
+                seconds=seconds,
+                connections=args.connections,
+                script="cookies.lua",
+                script_args=[str(files["_".join(kind_app(variant))])],
+            ).rate
+
+        # A first pass over the cookies, so the verified-session caches start warm.
+        for variant in variants:
+            load(variant, 1 if smoke else 3)
+        rates = common.interleaved(variants, rounds, lambda v: load(v, seconds))
+    return summarise(
+        rates,
+        stacks=stacks,
+        app_names=app_names,
+        smoke=smoke,
+        rounds=rounds,
+        seconds=seconds,
+        sessions=count,
+        out=out,
+    )
+
+
+def kind_app(variant: str) -> tuple[str, str]:
+    stack_name, app = variant.split(" / ")
+    return next(s.kind for s in STACKS if s.name == stack_name), app
+
+
+def summarise(
+    rates: dict[str, list[float]],
+    *,
+    stacks: Sequence[Stack],
+    app_names: Sequence[str],
+    smoke: bool,
+    rounds: int,
+    seconds: float,
+    sessions: int,
+    out: Path,
+) -> dict[str, Any]:
+    rows: list[list[object]] = []
+    ratios: dict[str, dict[str, float]] = {}
+    for stack in stacks:
+        bare = rates[f"{stack.name} / bare"]
+        ratios[stack.name] = {}
+        for app in app_names:
+            mine = rates[f"{stack.name} / {app}"]
+            # The ratio of each round (the variants ran side by side), then the median.
+            per_round = [m / b for m, b in zip(mine, bare, strict=True) if b]
+            ratio = common.median(per_round)
+            ratios[stack.name][app] = ratio
+            rows.append([stack.name, LABELS[app], common.median(mine), ratio])
+    text = common.table(["server", "variant", "req/s (median)", "× bare"], rows)
+    note = (
+        f"{sessions:,} distinct sessions cycling, {rounds} interleaved rounds of {seconds} s "
+        f"per variant; ratio = median over rounds of (variant ÷ bare in the same round). "
+        f"Goal: dingmw ≥ {GOAL}× bare."
+    )
+    data = {"rates": rates, "ratios": ratios, "sessions": sessions, "rounds": rounds}
+    common.report(out, "p1_hot_path", "P1 hot path", {"Throughput": f"{note}\n\n{text}"}, data)
+    chart(ratios, app_names, out)
+    data["failures"] = failures(ratios) if smoke else []
+    return data
+
+
+def failures(ratios: dict[str, dict[str, float]]) -> list[str]:
+    return [
+        f"P1 {stack}: dingmw at {values['dingmw']:.2f}× bare (smoke floor {SMOKE_FLOOR}×)"
+        for stack, values in ratios.items()
+        if not values["dingmw"] >= SMOKE_FLOOR
+    ]
+
+
+def chart(ratios: dict[str, dict[str, float]], app_names: Sequence[str], out: Path) -> None:
+    plt = common.pyplot()
+    if plt is None:
+        return
+    figure, axes = plt.subplots(figsize=(8, 4))
+    width = 0.27
+    names = list(ratios)
+    for offset, app in enumerate(app_names):
+        xs = [i + (offset - (len(app_names) - 1) / 2) * width for i in range(len(names))]
+        axes.bar(xs, [ratios[n][app] for n in names], width, label=LABELS[app])
+    axes.axhline(GOAL, color="grey", linestyle="--", linewidth=1, label=f"goal {GOAL}×")
+    axes.set_xticks(range(len(names)), names)
+    axes.set_ylabel("throughput × bare app")
+    axes.set_title("P1: a logged-in request, per server")
+    axes.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(out / "p1_hot_path.png", dpi=120)
+    plt.close(figure)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parse = common.parser(__doc__, rounds=5)
+    parse.add_argument("--seconds", type=int, default=None, help="per variant and round")
+    parse.add_argument("--sessions", type=int, default=None, help="distinct people cycling")
+    parse.add_argument("--connections", type=int, default=32)
+    args = parse.parse_args(argv)
+    common.configure(args)
+    return common.checks_failed(run(args)["failures"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

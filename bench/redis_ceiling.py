@@ -1,0 +1,51 @@
+"""The raw-Redis ceiling for P4: the hub's own Redis commands for one operation, replayed.
+
+    python redis_ceiling.py URL SECONDS CONCURRENCY COMMANDS.json
+
+`COMMANDS.json` is the list of commands (each a list of latin-1 strings) that the hub sent
+to Redis for one operation, as recorded by `MONITOR`. `CONCURRENCY` tasks replay it in a
+loop for `SECONDS` over one `redis.asyncio` client (the client the hub's store uses, with
+its options), each command awaited before the next, as the hub's flow does; prints
+`{"operations": N, "seconds": S}`. Nothing else runs in this process: it is what one worker
+could do if serving an operation cost nothing but its Redis round trips.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+
+import redis.asyncio
+
+
+async def replay(url: str, seconds: float, concurrency: int, commands: list[list[str]]) -> None:
+    client = redis.asyncio.Redis.from_url(url, decode_responses=True)
+    args = [[part.encode("latin-1") for part in command] for command in commands]
+    done = 0
+    started = time.perf_counter()
+    deadline = started + seconds
+
+    async def worker() -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            for command in args:
+                await client.execute_command(*command)  # type: ignore[no-untyped-call]
+            done += 1
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    took = time.perf_counter() - started
+    await client.aclose()
+    print(json.dumps({"operations": done, "seconds": took}))
+
+
+def main() -> None:
+    url, seconds, concurrency, path = sys.argv[1:5]
+    commands = json.loads(Path(path).read_text(encoding="utf-8"))
+    asyncio.run(replay(url, float(seconds), int(concurrency), commands))
+
+
+if __name__ == "__main__":
+    main()
