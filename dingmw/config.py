@@ -197,6 +197,20 @@ def _cookie_name(name: str) -> str | None:
     return None
 
 
+def _metrics_need_prometheus(enabled: bool) -> str | None:
+    import importlib.util
+
+    if enabled and importlib.util.find_spec("prometheus_client") is None:
+        return "=1 needs prometheus_client: pip install 'dingmw[metrics]'"
+    return None
+
+
+def _long_enough_token(token: str) -> str | None:
+    if len(token) < 16:
+        return "must be at least 16 characters"
+    return None
+
+
 CREDENTIALS = "Credentials"
 FLOW = "Flow"
 ROUTES = "Routes and public paths"
@@ -207,6 +221,7 @@ PUBLIC_URL = "Public URL and proxies"
 ENDPOINTS = "DingTalk endpoints"
 STORE = "Store"
 TIMEOUTS = "Timeouts"
+OPERATIONS = "Operations"
 HUB_SITE = "Hub: a site"
 HUB_SERVER = "Hub: the hub itself"
 
@@ -543,6 +558,26 @@ class Settings:
         default=5.0,
         help="Seconds for each call to DingTalk (connect, read, write and pool wait each). A "
         "call that takes longer fails the login with a `502` page (`upstream_timeout`)",
+    )
+    metrics: bool = setting(
+        env="DINGMW_METRICS",
+        group=OPERATIONS,
+        kind=declare.Flag(),
+        default=False,
+        rule=_metrics_need_prometheus,
+        help="`1`: count logins, DingTalk calls, store operations, hub grants and revoked "
+        "sessions, and serve them as Prometheus text at `/dingtalk/metrics` "
+        "([Metrics](deployment.md#metrics)). Needs `pip install 'dingmw[metrics]'`",
+    )
+    metrics_token: str | None = setting(
+        env="DINGMW_METRICS_TOKEN",
+        group=OPERATIONS,
+        default=None,
+        secret=True,
+        rule=_long_enough_token,
+        default_doc="none: `/dingtalk/metrics` is open",
+        help="When set, `/dingtalk/metrics` answers only `Authorization: Bearer <token>` (at "
+        "least 16 characters); anything else gets `401`",
     )
     # The hub's server settings are `dingmw.hub.HubSettings` (`DINGMW_HUB_*`). These fields
     # remain so that `create_app(Settings(..., hub_clients=...))` keeps working.

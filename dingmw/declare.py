@@ -240,7 +240,7 @@ class Spec:
         return self.env or field
 
     def message(self, field: str, tail: str) -> str:
-        sep = "" if tail.startswith((":", ",")) else " "
+        sep = "" if tail.startswith((":", ",", "=")) else " "
         return f"{self.label(field)}{sep}{tail}"
 
 

@@ -38,6 +38,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 
+from .. import metrics
 from ..errors import LoginError, UpstreamError
 from ..stores import AsyncStore, Store
 from .effects import (
@@ -210,7 +211,8 @@ class SyncRunner:
     def perform(self, effect: object) -> Reply:
         if isinstance(effect, httpx.Request):
             try:
-                return self.client.send(effect)
+                with metrics.dingtalk_call(effect) as call:
+                    return call.done(self.client.send(effect))
             except httpx.HTTPError as exc:
                 raise network_error(effect, exc) from None
         if isinstance(effect, StoreGet):
@@ -285,7 +287,8 @@ class AsyncRunner:
     async def perform(self, effect: object) -> Reply:
         if isinstance(effect, httpx.Request):
             try:
-                return await self.client.send(effect)
+                with metrics.dingtalk_call(effect) as call:
+                    return call.done(await self.client.send(effect))
             except httpx.HTTPError as exc:
                 raise network_error(effect, exc) from None
         if isinstance(effect, StoreGet):

@@ -36,6 +36,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote, urlencode
 
+from .. import metrics
 from ..config import Settings
 from ..errors import BadRequestError, ForbiddenError, LoginError, StateError
 from ..identity import Identity
@@ -156,6 +157,8 @@ class Core:
             audience=self.audience,
         )
         self.provider = provider or make_provider(settings, clock)
+        if settings.metrics:
+            metrics.enable()
         self.finish: Finish = finish or finish_at_next
         # DINGMW_LOGIN_PAGE, else the default of whoever runs this core (site: qr, hub: dingtalk).
         self.login_page = settings.login_page or login_page
@@ -177,6 +180,7 @@ class Core:
             Route.AUTH: self._auth,
             Route.HEALTHZ: lambda req: Respond(health.healthz()),
             Route.READYZ: lambda req: Exchange(health.readyz()),
+            Route.METRICS: lambda req: Respond(health.metrics_page(settings, req)),
         }
 
     # The entry points -----------------------------------------------------
@@ -230,6 +234,8 @@ class Core:
         try:
             return handler(req)
         except LoginError as exc:
+            if route is Route.CALLBACK:
+                metrics.login_failed(self.settings.flow, exc.reason)
             return Respond(self.error(req, exc))
 
     def _app(self, req: WebRequest, identity: Identity | None) -> Decision:
@@ -421,6 +427,7 @@ class Core:
         `redirect_uri` (default: this site's `/callback`) is where DingTalk sends the code."""
         secure = is_https(req, self.settings)
         redirect_uri = redirect_uri or self.redirect_uri(req)
+        metrics.login_started(self.settings.flow)
         state, cookies = self.states.begin(
             next_path,
             cookies=req.cookies(),
@@ -509,6 +516,7 @@ class Core:
                 raise
             # A callback used again (Back, a reload) by a browser that may still be logged in.
             refused = exc
+            metrics.login_failed(self.settings.flow, exc.reason)
             return self.with_session(
                 req, lambda identity: Respond(self._state_refused(req, refused, identity))
             )
@@ -520,6 +528,7 @@ class Core:
         else:
             code = self.provider.code_from(query)
             if not code:
+                metrics.login_failed(self.settings.flow, "code_missing")
                 return Respond(self.error(req, BadRequestError("code_missing"), headers=(forget,)))
             exchange = self.provider.exchange(
                 code, redirect_uri=self.redirect_uri(req), state=pending.nonce
@@ -546,6 +555,7 @@ class Core:
     ) -> Decision:
         """DingTalk answered `?error=`: the state is used up (when it is valid) and forgotten."""
         refused = BadRequestError("dingtalk_denied", query["error"][:200])
+        metrics.login_failed(self.settings.flow, refused.reason)
         state_cookie = self.states.cookie_name(query.get("state") or "-")
         clear: Headers = (
             (("set-cookie", self.states.forget(state_cookie, path=path, secure=secure)),)
@@ -584,7 +594,9 @@ class Core:
             self.admit(identity)
         except LoginError as exc:
             log.info("dingmw: login failed: %s", exc.reason)
+            metrics.login_failed(self.settings.flow, exc.reason)
             return self.error(req, exc, headers=(forget,))
+        metrics.login_completed(identity.flow)
         log.info("dingmw: login unionid=%s userid=%s", identity.unionid, identity.userid or "-")
         session = ("set-cookie", self.sessions.issue(identity, secure=secure))
         try:

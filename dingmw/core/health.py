@@ -1,20 +1,26 @@
-"""Health and readiness: `/dingtalk/healthz` and `/dingtalk/readyz`, for the middleware and
-the hub.
+"""Health, readiness and metrics: `/dingtalk/healthz`, `/dingtalk/readyz` and
+`/dingtalk/metrics`, for the middleware and the hub.
 
 `healthz` says the process answers: no I/O, no session, nothing to configure.
 `readyz` says it can serve logins: it pings the store (`DINGMW_STORE_URL`) and gives up
 after `READY_TIMEOUT` seconds, so a probe never hangs on a Redis that does not answer.
 A 503 names what is down (`store`), never where it is.
+`metrics` (with `DINGMW_METRICS=1`) is Prometheus text (`dingmw.metrics`), behind
+`Authorization: Bearer <DINGMW_METRICS_TOKEN>` when that is set; it reads this process's
+counters (or, in multiprocess mode, every worker's files), nothing over the network.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 
+from .. import metrics
+from ..config import Settings
 from ..errors import StoreError
 from .effects import Flow, store_ping
-from .http import WebResponse
-from .responses import json_response
+from .http import WebRequest, WebResponse
+from .responses import NO_STORE, json_response
 
 READY_TIMEOUT = 1.0
 
@@ -34,3 +40,16 @@ def readyz(timeout: float = READY_TIMEOUT) -> Flow[WebResponse]:
         log.warning("dingmw: not ready: %s", exc.detail)
         return json_response(503, {"status": "unavailable", "down": ["store"]})
     return json_response(200, {"status": "ok", "store": "ok"})
+
+
+def metrics_page(settings: Settings, req: WebRequest) -> WebResponse:
+    if not settings.metrics:
+        return json_response(404, {"error": "not_found"})
+    token = settings.metrics_token
+    if token is not None:
+        given = req.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(given, f"Bearer {token}".encode()):
+            challenge = ("www-authenticate", 'Bearer realm="dingmw metrics"')
+            return json_response(401, {"error": "unauthorized"}, (challenge,))
+    body, content_type = metrics.exposition()
+    return WebResponse(status=200, headers=(("content-type", content_type), NO_STORE), body=body)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 
+from .. import metrics
 from ..config import Settings
 from .effects import Flow, store_get, store_put
 from .signing import b64encode
@@ -71,6 +72,7 @@ def person_key(audience: str, unionid: str) -> str:
 def revoke_session(sid: str, expires: float, now: float) -> Flow[None]:
     """Revoke one session (by id) until it would have expired anyway."""
     yield from store_put(session_key(sid), "1", max(1.0, expires - now + CLOCK_SKEW))
+    metrics.session_revoked("session")
 
 
 def revoke_person(unionid: str, audience: str, now: float, max_age: float) -> Flow[None]:
@@ -80,6 +82,7 @@ def revoke_person(unionid: str, audience: str, now: float, max_age: float) -> Fl
     """
     ttl = max(float(max_age), MIN_PERSON_TTL) + CLOCK_SKEW
     yield from store_put(person_key(audience, unionid), str(int(now * 1000)), ttl)
+    metrics.session_revoked("person")
 
 
 def is_revoked(sid: str, unionid: str, issued_ms: int, audiences: tuple[str, ...]) -> Flow[bool]:

@@ -37,6 +37,7 @@ class Route(enum.Enum):
     AUTH = "auth"
     HEALTHZ = "healthz"
     READYZ = "readyz"
+    METRICS = "metrics"
     NOT_FOUND = "not_found"
     APP = "app"
 
@@ -50,6 +51,7 @@ ROUTES: dict[str, tuple[Route, frozenset[str]]] = {
     "/auth": (Route.AUTH, frozenset({"GET", "HEAD"})),
     "/healthz": (Route.HEALTHZ, frozenset({"GET", "HEAD"})),
     "/readyz": (Route.READYZ, frozenset({"GET", "HEAD"})),
+    "/metrics": (Route.METRICS, frozenset({"GET", "HEAD"})),
 }
 
 _DOT_SEGMENT = re.compile(r"(?:^|/)\.{1,2}(?:/|$)")

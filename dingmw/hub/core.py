@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+from .. import metrics
 from ..config import Settings
 from ..core.effects import Flow
 from ..core.flow import Core, Renderer
@@ -319,10 +320,11 @@ class HubCore:
         return WebResponse(status=302, headers=(("location", location), NO_STORE, *headers))
 
     def token(self, req: WebRequest) -> HubDecision:
+        grant_type = ""
         try:
             params = self._form(req)
-            client = self.clients.authenticate(req.headers.get("authorization", ""), params)
             grant_type = params.get("grant_type") or "authorization_code"
+            client = self.clients.authenticate(req.headers.get("authorization", ""), params)
             if grant_type == "authorization_code":
                 code = params.get("code")
                 if not code:
@@ -342,18 +344,22 @@ class HubCore:
             else:
                 raise GrantError("unsupported_grant_type", f"grant_type {grant_type[:40]!r}")
         except GrantError as exc:
+            metrics.hub_grant(grant_type, exc.error)
             return Respond(grant_error(exc))
-        return Exchange(self._token_reply(req, client, flow))
+        return Exchange(self._token_reply(req, client, flow, grant_type))
 
     def _token_reply(
-        self, req: WebRequest, client: HubClient, flow: Flow[IssuedTokens]
+        self, req: WebRequest, client: HubClient, flow: Flow[IssuedTokens], grant_type: str
     ) -> Flow[WebResponse]:
         try:
             tokens = yield from flow
         except GrantError as exc:
+            metrics.hub_grant(grant_type, exc.error)
             return grant_error(exc)
         except LoginError as exc:
+            metrics.hub_grant(grant_type, exc.reason)
             return _unavailable(exc)
+        metrics.hub_grant(grant_type, "issued")
         grant = tokens.grant
         body: dict[str, Any]
         if grant.scope is None:  # the seed's answer, byte for byte

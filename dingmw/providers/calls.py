@@ -20,9 +20,10 @@ from typing import Any
 
 import httpx
 
+from .. import metrics
 from ..config import Settings
 from ..core.effects import CALL_EXTENSION, Effect, Flow, Reply, http, memo, store_delete
-from ..errors import UpstreamError
+from ..errors import LoginError, UpstreamError
 
 # errcodes meaning "this app token is bad or expired": refresh once and retry.
 TOKEN_ERRCODES = frozenset({40001, 40014, 42001})
@@ -197,14 +198,17 @@ def fetch_oapi_token(
     DingTalk's tokens live 7200 s (`expires_in` when the reply has it); they are cached
     `margin` seconds less, so a cached token never expires in flight.
     """
-    data = yield from oapi(
-        call,
-        build(
+    try:
+        request = build(
             call, "GET", f"{settings.oapi_url}{path}", timeout=settings.http_timeout, params=params
-        ),
-    )
-    token = as_str(data.get("access_token"))
-    if token is None:
-        raise UpstreamError(call, "the reply has no access_token")
+        )
+        data = yield from oapi(call, request)
+        token = as_str(data.get("access_token"))
+        if token is None:
+            raise UpstreamError(call, "the reply has no access_token")
+    except LoginError:
+        metrics.app_token_fetched(call, ok=False)
+        raise
+    metrics.app_token_fetched(call, ok=True)
     lifetime = as_int(data.get("expires_in")) or 7200
     return token, max(60.0, lifetime - margin)

@@ -47,6 +47,7 @@ import redis.asyncio.cluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException, RedisError
 
+from .. import metrics
 from ..errors import ConfigError, StoreError
 from .redis_clients import AsyncClient, AsyncCloser, Closer, SyncClient, async_client, sync_client
 from .urls import BadStoreURL, ParsedStoreURL, parse_store_url
@@ -162,7 +163,8 @@ class RedisStore:
 
     def _call(self, command: str, run: Callable[[], T]) -> T:
         try:
-            return run()
+            with metrics.store_operation(command):
+                return run()
         except FAILURES as exc:
             raise self.url.error(command, exc) from None
 
@@ -278,7 +280,8 @@ class AsyncRedisStore:
 
     async def _call(self, command: str, run: Callable[[AsyncClient], Awaitable[T]]) -> T:
         try:
-            return await run(await self.client())
+            with metrics.store_operation(command):
+                return await run(await self.client())
         except FAILURES as exc:
             raise self.url.error(command, exc) from None
 

@@ -144,3 +144,30 @@ def test_readyz_behind_sentinel_and_cluster(
     client = build_client(adapter, make_settings(store_url=setup.url), fake)
     with client:
         assert client.get("/dingtalk/readyz").json() == {"status": "ok", "store": "ok"}
+
+
+def test_store_operations_are_measured(
+    adapter: str, fake: FakeDingTalk, private_redis: RedisServer
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def count(client: httpx.Client, name: str, **labels: str) -> float:
+        text = client.get("/dingtalk/metrics").text
+        return sum(
+            s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == name and labels.items() <= s.labels.items()
+        )
+
+    settings = make_settings(store_url=private_redis.url, metrics=True)
+    with build_client(adapter, settings, fake) as client:
+        ok = "dingmw_store_operation_duration_seconds_count"
+        before = count(client, ok, operation="PING", outcome="ok")
+        assert status(client) == 200
+        assert count(client, ok, operation="PING", outcome="ok") == before + 1
+        errors = count(client, "dingmw_store_errors_total", operation="PING")
+        private_redis.stop()
+        assert status(client) == 503
+        assert count(client, "dingmw_store_errors_total", operation="PING") == errors + 1
+        private_redis.start()
