@@ -92,35 +92,28 @@ class PathPrefix(Kind[str]):
         return None
 
 
-STORE_FORMS = "memory://, redis://host:port/db, rediss://... or unix://..."
-
-
 class StoreUrl(Kind[str]):
-    describe = "`memory://`, `redis://…`, `rediss://…` or `unix://…` (see below)"
+    describe = (
+        "`memory://`, `redis://…`, `rediss://…`, `unix://…`, `redis+sentinel://…` or "
+        "`redis+cluster://…` (see below)"
+    )
 
     def check(self, value: str) -> str | None:
+        from .stores.urls import BadStoreURL, parse_store_url
+
         try:
-            parts = urlsplit(value)
-            parts.port  # noqa: B018  # raises ValueError on a port that is not a number
-        except ValueError:
-            return "is not a valid URL (check its brackets and port number)"
-        if parts.scheme == "memory":
-            return None
-        if parts.scheme in ("redis", "rediss"):
-            if not parts.hostname:
-                return "needs a host: redis://host:port/db"
-            db = parts.path.strip("/")
-            if db and not db.isdigit():
-                return "must end with a database number: redis://host:port/0"
-            return None
-        if parts.scheme == "unix":
-            if not parts.path:
-                return "needs the socket's path: unix:///run/redis/redis.sock"
-            return None
-        return f"must be {STORE_FORMS}"
+            parse_store_url(value)
+        except BadStoreURL as exc:
+            return str(exc)
+        return None
 
     def show(self, value: str) -> str:
-        return declare.without_password(value)
+        from .stores.urls import BadStoreURL, parse_store_url
+
+        try:
+            return parse_store_url(value).location
+        except BadStoreURL:
+            return "(not valid)"
 
 
 def _every_key_long(keys: tuple[str, ...]) -> str | None:

@@ -1,8 +1,10 @@
-"""Shared state behind one small interface, in memory or in Redis.
+"""Shared state behind one small interface, in memory or in Redis (single, Sentinel, Cluster).
 
 Keys are namespaced (`dingmw:` + purpose) and always expire. The operations
 match the core's store effects: get, put (optionally only if absent), take
-(get and delete atomically), delete, and ping (for `/dingtalk/readyz`).
+(get and delete atomically), delete, and ping (for `/dingtalk/readyz`). Every
+operation names one key, so each one is a single Redis command on one key, and
+a Redis Cluster serves them all without cross-slot keys.
 """
 
 from __future__ import annotations
@@ -46,18 +48,22 @@ def open_stores(url: str) -> tuple[Store, AsyncStore]:
     """The (sync, async) pair of stores for `DINGMW_STORE_URL`."""
     from ..errors import ConfigError
     from .memory import MemoryStore
+    from .urls import BadStoreURL, parse_store_url
 
-    if url.startswith("memory://"):
+    try:
+        parsed = parse_store_url(url)
+    except BadStoreURL as exc:
+        raise ConfigError(f"DINGMW_STORE_URL {exc}") from None
+    if parsed.kind == "memory":
         memory = MemoryStore()
         return memory, memory.aio()
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        try:
-            from .redis import AsyncRedisStore, RedisStore
-        except ImportError as exc:
-            if exc.name is None or exc.name.partition(".")[0] != "redis":
-                raise
-            raise ConfigError(
-                "DINGMW_STORE_URL=redis://... needs the redis package: pip install 'dingmw[redis]'"
-            ) from None
-        return RedisStore(url), AsyncRedisStore(url)
-    raise ConfigError("DINGMW_STORE_URL must be memory:// or redis://host:port/db")
+    try:
+        from .redis import AsyncRedisStore, RedisStore
+    except ImportError as exc:
+        if exc.name is None or exc.name.partition(".")[0] != "redis":
+            raise
+        scheme = url.partition("://")[0]
+        raise ConfigError(
+            f"DINGMW_STORE_URL={scheme}://... needs the redis package: pip install 'dingmw[redis]'"
+        ) from None
+    return RedisStore(url), AsyncRedisStore(url)

@@ -1,7 +1,8 @@
 """The Redis store: the same four operations as `memory`, shared by every instance.
 
-`RedisStore` (a `redis.Redis`, for the WSGI driver) and `AsyncRedisStore` (a
-`redis.asyncio.Redis`, for the ASGI driver and the hub) speak plain commands:
+`RedisStore` (sync, for the WSGI driver) and `AsyncRedisStore` (asyncio, for the
+ASGI driver and the hub) reach one Redis, a Sentinel-managed master or a Redis
+Cluster (`redis_clients`, from `DINGMW_STORE_URL`), and speak plain commands:
 
     get     GET     dingmw:<key>
     put     SET     dingmw:<key> <value> PX <ms> [NX]   (ttl rounded up, at least 1 ms)
@@ -10,13 +11,16 @@
 
 so every key is namespaced and expires by itself, and "set if absent" and
 "get and delete" are single commands: two instances racing on one state nonce
-or hub code cannot both win.
+or hub code cannot both win. Every command names one key, so a Cluster routes
+each to the one node that owns its slot; nothing ever spans two slots.
 
 Failure is loud and short: sockets time out after a second or two, and every
 Redis error becomes a `StoreError` (a 503 page) whose message never contains
 the URL's password. Nothing is retried beyond one immediate reconnect, which is
 what lets a pooled connection broken by a Redis restart heal on the next
-command; after that the pool reconnects by itself whenever Redis is back.
+command; after that the pool reconnects by itself whenever Redis is back. Behind
+Sentinel the reconnect asks the sentinels where the master is now, so a
+failover heals the same way; a Cluster refreshes its slot map.
 
 A `redis.asyncio` client belongs to the event loop it first ran on (its
 sockets and its pool's `asyncio.Lock`), and a loop that has closed leaves its
@@ -31,48 +35,45 @@ running loop, created on first use, and closes it while that loop shuts down
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import Any, TypeVar
-from urllib.parse import parse_qsl, unquote, urlsplit
+from typing import TypeVar
 
-import redis
 import redis.asyncio
-import redis.asyncio.retry
-import redis.retry
-from redis.backoff import NoBackoff
+import redis.asyncio.cluster
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from ..errors import ConfigError, StoreError
+from .redis_clients import AsyncClient, AsyncCloser, Closer, SyncClient, async_client, sync_client
+from .urls import BadStoreURL, ParsedStoreURL, parse_store_url
 
 DEFAULT_NAMESPACE = "dingmw:"
 CONNECT_TIMEOUT = 1.0
 READ_TIMEOUT = 2.0
 
 T = TypeVar("T")
+Failure = RedisError | RedisClusterException
+FAILURES = (RedisError, RedisClusterException)
 
 
 class RedisURL:
     """A Redis URL, and how to talk about it without its password."""
 
     def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("redis", "rediss", "unix"):
-            raise ConfigError("DINGMW_STORE_URL must be redis://, rediss:// or unix://")
-        self.url = url
-        secrets = {parts.password or ""}
-        secrets.update(v for k, v in parse_qsl(parts.query) if k == "password")
-        self._secrets = sorted(
-            {s for secret in secrets for s in (secret, unquote(secret)) if s}, key=len, reverse=True
-        )
         try:
-            where = f"{parts.hostname or ''}:{parts.port}" if parts.port else parts.hostname or ""
-        except ValueError:  # a port that is not a number
-            where = "?"
-        self.location = f"{parts.scheme}://{where}{parts.path}"
+            parsed = parse_store_url(url)
+        except BadStoreURL as exc:
+            raise ConfigError(f"DINGMW_STORE_URL {exc}") from None
+        if parsed.kind == "memory":
+            raise ConfigError("DINGMW_STORE_URL: a Redis store needs a Redis URL, not memory://")
+        self.url = url
+        self.parsed: ParsedStoreURL = parsed
+        self._secrets = parsed.secrets
+        self.location = parsed.location
 
     def scrub(self, text: str) -> str:
         """`text` with every form of the password replaced by `***`."""
@@ -80,20 +81,12 @@ class RedisURL:
             text = text.replace(secret, "***")
         return text
 
-    def error(self, command: str, exc: RedisError) -> StoreError:
+    def error(self, command: str, exc: Failure) -> StoreError:
         what = "unreachable" if isinstance(exc, RedisConnectionError) else "failed"
         message = self.scrub(str(exc)) or "no details"
         return StoreError(
             f"Redis {command} {what} at {self.location}: {type(exc).__name__}: {message}"
         )
-
-    def options(self, connect_timeout: float, read_timeout: float) -> dict[str, Any]:
-        """Keyword arguments for `from_url` (the URL's own query options still win)."""
-        return {
-            "decode_responses": True,
-            "socket_connect_timeout": connect_timeout,
-            "socket_timeout": read_timeout,
-        }
 
     def build(self, factory: Callable[[], T]) -> T:
         """`factory()`, with an invalid URL reported as a `ConfigError` without its password."""
@@ -113,6 +106,11 @@ def _text(value: bytes | str | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _close_all(closers: list[Closer]) -> None:
+    for close in closers:
+        close()
+
+
 class RedisStore:
     """A synchronous store in Redis (thread-safe: redis-py pools its connections)."""
 
@@ -126,20 +124,38 @@ class RedisStore:
     ) -> None:
         self.url = RedisURL(url)
         self.namespace = namespace
-        options = self.url.options(connect_timeout, read_timeout)
-        # One immediate retry on a connection error: a pooled connection that a
-        # Redis restart broke is replaced at once. Timeouts are not retried.
-        options["retry"] = redis.retry.Retry(
-            NoBackoff(), 1, supported_errors=(RedisConnectionError,)
-        )
-        self.client = self.url.build(lambda: redis.Redis.from_url(url, **options))
-        # Close the pool's sockets when the store is dropped, even inside a reference cycle
-        # (a WSGI app and its middleware), where the socket could be finalized unclosed first.
-        self._finalizer = weakref.finalize(self, self.client.close)
-        self._probe_lock = threading.Lock()
-        self._probe_client: redis.Redis | None = None
+        self._timeouts = (connect_timeout, read_timeout)
+        self._lock = threading.Lock()
+        self._client: SyncClient | None = None
+        self._probe_client: SyncClient | None = None
         self._probe_timeout = 0.0
-        self._probe_finalizer: weakref.finalize[Any, Any] | None = None
+        self._closers: list[Closer] = []
+        # Close the sockets when the store is dropped, even inside a reference cycle (a WSGI
+        # app and its middleware), where a socket could be finalized unclosed first.
+        self._finalizer = weakref.finalize(self, _close_all, self._closers)
+        if self.url.parsed.kind != "cluster":  # a Cluster client connects when made: later
+            self._client = self.url.build(lambda: self._open(*self._timeouts, retry=True))
+
+    def _open(self, connect_timeout: float, read_timeout: float, *, retry: bool) -> SyncClient:
+        client, close = sync_client(
+            self.url.parsed,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            retry=retry,
+        )
+        self._closers.append(close)
+        return client
+
+    @property
+    def client(self) -> SyncClient:
+        """The client (a Cluster's is made on first use, when its nodes first answer)."""
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._open(*self._timeouts, retry=True)
+                client = self._client
+        return client
 
     def __repr__(self) -> str:
         return f"RedisStore({self.url.location!r}, namespace={self.namespace!r})"
@@ -147,7 +163,7 @@ class RedisStore:
     def _call(self, command: str, run: Callable[[], T]) -> T:
         try:
             return run()
-        except RedisError as exc:
+        except FAILURES as exc:
             raise self.url.error(command, exc) from None
 
     def get(self, key: str) -> str | None:
@@ -168,40 +184,43 @@ class RedisStore:
         self._call("DEL", lambda: self.client.delete(name))
 
     def ping(self, within: float) -> None:
-        """PING on a connection of its own whose sockets time out after `within` seconds, so a
+        """PING on a client of its own whose sockets time out after `within` seconds, so a
         Redis that hangs cannot hold a readiness probe longer than that."""
-        probe = self._probe(within)
-        self._call("PING", probe.ping)
+        self._call("PING", lambda: self._probe(within).ping())
 
-    def _probe(self, timeout: float) -> redis.Redis:
-        with self._probe_lock:
-            if self._probe_client is None or self._probe_timeout != timeout:
-                if self._probe_client is not None:
-                    self._probe_client.close()
-                options = self.url.options(timeout, timeout)
-                self._probe_client = redis.Redis.from_url(self.url.url, **options)
-                self._probe_timeout = timeout
-                self._probe_finalizer = weakref.finalize(self, self._probe_client.close)
+    def _probe(self, within: float) -> SyncClient:
+        with self._lock:
+            if self._probe_client is None or self._probe_timeout != within:
+                self._probe_client = self._open(within, within, retry=False)
+                self._probe_timeout = within
             return self._probe_client
 
     def close(self) -> None:
-        """Close the pooled connections (the store reconnects if used again)."""
-        self.client.connection_pool.disconnect()
-        with self._probe_lock:
-            if self._probe_client is not None:
-                self._probe_client.connection_pool.disconnect()
+        """Close every connection (the store reconnects if used again)."""
+        with self._lock:
+            closers = list(self._closers)
+            self._closers.clear()
+            self._client = self._probe_client = None
+        _close_all(closers)
 
 
-async def _close_with_loop(client: redis.asyncio.Redis) -> AsyncGenerator[None, None]:
+async def _close_with_loop(close: AsyncCloser) -> AsyncGenerator[None, None]:
     """Suspended for the loop's life; its `finally` runs at the loop's asyncgen shutdown."""
     try:
         yield
     finally:
-        await client.aclose()
+        await close()
+
+
+@dataclasses.dataclass(slots=True)
+class _LoopClient:
+    client: AsyncClient
+    closer: AsyncGenerator[None, None]
+    ready: asyncio.Event  # set once the client may be used (a Cluster's slot map is read)
 
 
 class AsyncRedisStore:
-    """An asynchronous store in Redis: one `redis.asyncio` client per running event loop."""
+    """An asynchronous store in Redis: one redis-py asyncio client per running event loop."""
 
     def __init__(
         self,
@@ -213,40 +232,54 @@ class AsyncRedisStore:
     ) -> None:
         self.url = RedisURL(url)
         self.namespace = namespace
-        self._options = self.url.options(connect_timeout, read_timeout)
-        self._options["retry"] = redis.asyncio.retry.Retry(
-            NoBackoff(), 1, supported_errors=(RedisConnectionError,)
-        )
-        # Creating a client opens no socket: this only validates the URL now.
-        self.url.build(lambda: redis.asyncio.ConnectionPool.from_url(url, **self._options))
+        self._timeouts = (connect_timeout, read_timeout)
+        if self.url.parsed.kind == "single":  # let redis-py read the URL's options now
+            self.url.build(lambda: redis.asyncio.ConnectionPool.from_url(url))
         self._lock = threading.Lock()
-        self._clients: dict[
-            asyncio.AbstractEventLoop, tuple[redis.asyncio.Redis, AsyncGenerator[None, None]]
-        ] = {}
+        self._clients: dict[asyncio.AbstractEventLoop, _LoopClient] = {}
+
+    def _open(self) -> tuple[AsyncClient, AsyncCloser]:
+        connect_timeout, read_timeout = self._timeouts
+        return async_client(
+            self.url.parsed, connect_timeout=connect_timeout, read_timeout=read_timeout
+        )
 
     def __repr__(self) -> str:
         return f"AsyncRedisStore({self.url.location!r}, namespace={self.namespace!r})"
 
-    async def client(self) -> redis.asyncio.Redis:
+    async def client(self) -> AsyncClient:
         """The client of the running loop, created (and tied to its shutdown) on first use."""
         loop = asyncio.get_running_loop()
         with self._lock:
             entry = self._clients.get(loop)
-            if entry is not None:
-                return entry[0]
-            # Forget the clients of loops that have closed (theirs were closed by the hook).
-            for old in [old for old in self._clients if old.is_closed()]:
-                del self._clients[old]
-            client = redis.asyncio.Redis.from_url(self.url.url, **self._options)
-            closer = _close_with_loop(client)
-            self._clients[loop] = (client, closer)
-        await anext(closer)  # registers the generator with this loop's shutdown hook
-        return client
+            if entry is None:
+                # Forget the clients of loops that have closed (theirs were closed by the hook).
+                for old in [old for old in self._clients if old.is_closed()]:
+                    del self._clients[old]
+                client, close = self._open()
+                entry = _LoopClient(client, _close_with_loop(close), asyncio.Event())
+                self._clients[loop] = entry
+                first = True
+            else:
+                first = False
+        if first:
+            try:
+                await anext(entry.closer)  # registers the generator with the loop's shutdown hook
+                if isinstance(entry.client, redis.asyncio.cluster.RedisCluster):
+                    # Read the slot map once, before any command: redis-py's asyncio Cluster
+                    # client, first used by many tasks at once, has them refresh it together
+                    # and break each other's new connections.
+                    await entry.client.initialize()
+            finally:
+                entry.ready.set()
+        else:
+            await entry.ready.wait()
+        return entry.client
 
-    async def _call(self, command: str, run: Callable[[redis.asyncio.Redis], Awaitable[T]]) -> T:
+    async def _call(self, command: str, run: Callable[[AsyncClient], Awaitable[T]]) -> T:
         try:
             return await run(await self.client())
-        except RedisError as exc:
+        except FAILURES as exc:
             raise self.url.error(command, exc) from None
 
     async def get(self, key: str) -> str | None:
@@ -281,4 +314,4 @@ class AsyncRedisStore:
         with self._lock:
             entry = self._clients.pop(loop, None)
         if entry is not None:
-            await entry[1].aclose()
+            await entry.closer.aclose()

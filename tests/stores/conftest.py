@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from ..redis_ha import ClusterSetup, SentinelSetup
 from ..redis_server import RedisServer, RedisServerMissing
 
 
@@ -28,6 +29,34 @@ def redis_server() -> Iterator[RedisServer]:
     server = _server()
     yield server
     server.close()
+
+
+HA_PASSWORD = "ha-Pa55word-never-shown"
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel() -> Iterator[SentinelSetup]:
+    """A master, a replica and three sentinels for the session (tests that fail it over make
+    their own)."""
+    try:
+        setup = SentinelSetup(password=HA_PASSWORD)
+        setup.start()
+    except RedisServerMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield setup
+    setup.close()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[ClusterSetup]:
+    """A three-master Redis Cluster (with replicas) for the session."""
+    try:
+        setup = ClusterSetup(password=HA_PASSWORD)
+        setup.start()
+    except RedisServerMissing as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield setup
+    setup.close()
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""One store contract, run on the four implementations the drivers use.
+"""One store contract, run on every implementation the drivers use: memory, and Redis as one
+server, behind Sentinel and as a Cluster (each sync and async).
 
 Each test body drives an async face: the sync stores (`MemoryStore`,
 `RedisStore`) are wrapped by `SyncFace`, which calls them directly (and races
@@ -22,10 +23,8 @@ from dingmw.stores import AsyncStore, Store
 from dingmw.stores.memory import MemoryStore
 from dingmw.stores.redis import AsyncRedisStore, RedisStore
 
-from ..redis_server import RedisServer
-
 RACERS = 20
-SHORT_TTL = 0.2  # seconds, on the real Redis
+SHORT_TTL = 1.0  # seconds, on a real Redis: long enough for two commands on a loaded machine
 DEADLINE = 5.0
 
 
@@ -122,6 +121,10 @@ IMPLEMENTATIONS = (
     "memory-aio",
     pytest.param("redis", marks=pytest.mark.redis),
     pytest.param("redis-aio", marks=pytest.mark.redis),
+    pytest.param("sentinel", marks=pytest.mark.redis),
+    pytest.param("sentinel-aio", marks=pytest.mark.redis),
+    pytest.param("cluster", marks=pytest.mark.redis),
+    pytest.param("cluster-aio", marks=pytest.mark.redis),
 )
 
 
@@ -137,13 +140,17 @@ def subject(request: pytest.FixtureRequest, namespace: str) -> Iterator[Subject]
             aio = memory.aio()
             yield Subject(kind, aio, task_race(aio), timer=timer)
         return
-    server: RedisServer = request.getfixturevalue("redis_server")
-    if kind == "redis":
-        store = RedisStore(server.url, namespace=namespace)
+    if kind.startswith(("sentinel", "cluster")):
+        setup = request.getfixturevalue(f"redis_{kind.partition('-')[0]}")
+        url = setup.url
+    else:
+        url = request.getfixturevalue("redis_server").url
+    if not kind.endswith("-aio"):
+        store = RedisStore(url, namespace=namespace)
         yield Subject(kind, SyncFace(store), thread_race(store), namespace=namespace)
         store.close()
     else:
-        astore = AsyncRedisStore(server.url, namespace=namespace)
+        astore = AsyncRedisStore(url, namespace=namespace)
         yield Subject(kind, astore, task_race(astore), namespace=namespace)
 
 

@@ -134,3 +134,13 @@ def test_check_live_pings_the_store(
     err = capsys.readouterr().err
     assert "store_unavailable: Redis PING unreachable" in err
     assert private_redis.password not in err
+
+
+@pytest.mark.parametrize("topology", ["sentinel", "cluster"])
+def test_readyz_behind_sentinel_and_cluster(
+    topology: str, adapter: str, fake: FakeDingTalk, request: pytest.FixtureRequest
+) -> None:
+    setup = request.getfixturevalue(f"redis_{topology}")
+    client = build_client(adapter, make_settings(store_url=setup.url), fake)
+    with client:
+        assert client.get("/dingtalk/readyz").json() == {"status": "ok", "store": "ok"}

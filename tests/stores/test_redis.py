@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from dingmw.errors import ConfigError, StoreError
 from dingmw.stores import open_stores
@@ -62,6 +63,8 @@ def assert_no_password(error: StoreError) -> None:
 
 def test_two_instances_refuse_each_others_nonces(redis_server: RedisServer) -> None:
     a, b = RedisStore(redis_server.url), RedisStore(redis_server.url)
+    assert isinstance(a.client, redis.Redis)
+    assert isinstance(b.client, redis.Redis)
     assert a.client.connection_pool is not b.client.connection_pool
     try:
         assert a.put("state-used:two-instances", "1", 60, only_if_absent=True) is True
