@@ -224,8 +224,9 @@ def verified_cache(sessions: object) -> tuple[int | None, int | None]:
     for name in ("_cache", "cache", "_verified"):
         cache = getattr(sessions, name, None)
         if cache is not None and hasattr(cache, "__len__"):
-            weight = getattr(cache, "weight", None)
-            return len(cache), weight() if callable(weight) else None
+            weight = getattr(cache, "weight", None)  # a property, or a method
+            weight = weight() if callable(weight) else weight
+            return len(cache), weight if isinstance(weight, int) else None
     return None, None
 
 

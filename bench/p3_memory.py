@@ -133,23 +133,18 @@ def summarise(
             growth = common.median([p["rss_growth_mb"] for p in phases])
             entries = max(p["store_entries"] for p in phases)
             cache = phases[-1]["session_cache"]
+            cache_mb = phases[-1].get("session_cache_mb", 0.0)
             summary[f"{adapter} {kind}"] = {
                 "rss_growth_mb": growth,
                 "store_entries": entries,
                 "session_cache": cache,
+                "session_cache_mb": cache_mb,
             }
-            rows.append(
-                [
-                    adapter,
-                    label,
-                    sum(p["requests"] for p in phases) // len(phases),
-                    growth,
-                    entries,
-                    "—" if cache is None else cache,
-                ]
-            )
+            requests = sum(p["requests"] for p in phases) // len(phases)
+            shown = "—" if cache is None else f"{cache:,} ({cache_mb:.1f} MB weight)"
+            rows.append([adapter, label, requests, growth, entries, shown])
     text = common.table(
-        ["adapter", "phase", "requests", "RSS growth MB", "store entries", "session cache entries"],
+        ["adapter", "phase", "requests", "RSS growth MB", "store entries", "session cache"],
         rows,
     )
     note = (
