@@ -14,8 +14,13 @@ from .serving import CannotListen, bind, browser_host
 
 
 def _check(args: argparse.Namespace) -> int:
+    import logging
+
     from .checks import run
 
+    # The report says what failed; dingmw's own log lines (an expected 400 from the hub's
+    # probe, say) are not for this terminal.
+    logging.getLogger("dingmw").addHandler(logging.NullHandler())
     report = run(live=args.live, deploy=args.deploy, workers=args.workers)
     for problem in report.errors:
         print(f"dingmw check: configuration error: {problem}", file=sys.stderr)

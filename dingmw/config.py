@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 Flow = Literal["oauth2", "sns", "bycode", "hub"]
 Enrich = Literal["none", "detail"]
 CookieSecure = Literal["auto", "true", "false"]
+LogFormat = Literal["text", "json"]
 LoginPage = Literal["dingtalk", "qr"]
 
 MIN_SECRET_KEY_LENGTH = 32
@@ -578,6 +579,15 @@ class Settings:
         default_doc="none: `/dingtalk/metrics` is open",
         help="When set, `/dingtalk/metrics` answers only `Authorization: Bearer <token>` (at "
         "least 16 characters); anything else gets `401`",
+    )
+    log_format: LogFormat = setting(
+        env="DINGMW_LOG_FORMAT",
+        group=OPERATIONS,
+        kind=Choice("text", "json"),
+        default="text",
+        help="`text`: dingmw's log records go to the `logging` configuration of your application "
+        "as usual; `json`: the `dingmw` logger writes one JSON object per line to stderr "
+        "([Structured logs](deployment.md#structured-logs))",
     )
     # The hub's server settings are `dingmw.hub.HubSettings` (`DINGMW_HUB_*`). These fields
     # remain so that `create_app(Settings(..., hub_clients=...))` keeps working.

@@ -8,13 +8,23 @@ of uvicorn (`uvicorn.access`), gunicorn (`gunicorn.access`) and werkzeug's
 development server (`werkzeug`), replaces the values of such parameters with
 `***`, wherever they appear in the line (the request line, gunicorn's `%(U)s`,
 `%(q)s` or `%({referer}i)s` atoms).
+
+With `DINGMW_LOG_FORMAT=json`, the `dingmw` logger writes one JSON object per line
+(`JsonFormatter`): a line per login outcome and per failed DingTalk call, with the
+request id, the flow, the call and the latency, and never a secret (the same masking).
 """
 
 from __future__ import annotations
 
+import contextvars
+import datetime
+import json
 import logging
 import re
+import secrets
+import sys
 from collections.abc import MutableMapping
+from typing import Any
 
 SECRET_PARAMS = (
     "appsecret",
@@ -69,3 +79,83 @@ def install() -> None:
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
+
+
+# --- structured logs (DINGMW_LOG_FORMAT=json) --------------------------------------------------
+
+#: the fields a dingmw log record may carry besides its message (`extra=fields(...)`)
+FIELDS = ("event", "request_id", "flow", "call", "outcome", "reason", "status", "latency_ms")
+_REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "dingmw_request_id", default=None
+)
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
+
+
+def begin_request(given: str | None) -> str:
+    """The id of the request being decided: its `X-Request-Id` when it is a sane token (a
+    proxy's), else a new random one; later log records of this request carry it."""
+    request_id = given if given and _REQUEST_ID_RE.match(given) else secrets.token_hex(8)
+    _REQUEST_ID.set(request_id)
+    return request_id
+
+
+def fields(**values: object) -> dict[str, object]:
+    """`extra=` for a log record: the given fields (None dropped) and the request id."""
+    found = {k: v for k, v in values.items() if v is not None}
+    request_id = _REQUEST_ID.get()
+    if request_id is not None:
+        found.setdefault("request_id", request_id)
+    return found
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message (with secret query parameters
+    masked, as in every log line dingmw writes) and dingmw's fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+        }
+        for name in FIELDS:
+            value = record.__dict__.get(name)
+            if value is not None:
+                entry[name] = redact(value) if isinstance(value, str) else value
+        if record.exc_info:
+            entry["error"] = redact(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at the time (a server may replace it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property
+    def stream(self) -> Any:
+        return self._stream if self._stream is not None else sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        self._stream = value if value is not sys.stderr else None
+
+
+def use_json(logger_name: str = "dingmw") -> logging.Handler:
+    """Send the `dingmw` logger's records, as JSON lines, to stderr (once; it stops passing
+    them to the root logger, so they are not written twice)."""
+    logger = logging.getLogger(logger_name)
+    for handler in logger.handlers:
+        if isinstance(handler.formatter, JsonFormatter):
+            return handler
+    handler = _StderrHandler()
+    handler.setFormatter(JsonFormatter())
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+        logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return handler

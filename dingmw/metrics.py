@@ -34,8 +34,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
-
 MAX_LABEL_VALUES = 64
 OTHER = "other"
 DINGTALK_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -145,41 +143,9 @@ def session_revoked(scope: str) -> None:
         m.revoked.labels(m.bounded("scope", scope)).inc()
 
 
-class DingTalkCall:
-    """What `dingtalk_call` measures; `done(response)` records the HTTP outcome."""
-
-    __slots__ = ("outcome",)
-
-    def __init__(self) -> None:
-        self.outcome = "network_error"
-
-    def done(self, response: httpx.Response) -> httpx.Response:
-        status = response.status_code
-        self.outcome = "ok" if status < 400 else f"http_{status // 100}xx"
-        return response
-
-
-@contextmanager
-def dingtalk_call(request: httpx.Request) -> Iterator[DingTalkCall]:
-    """Time one request to DingTalk (or the hub) in a driver: `with dingtalk_call(r) as c:
-    return c.done(send(r))`; a timeout or a network error is its outcome when raised."""
-    measured = DingTalkCall()
-    if (m := _metrics) is None:
-        yield measured
-        return
-    started = time.perf_counter()
-    try:
-        yield measured
-    except httpx.TimeoutException:
-        measured.outcome = "timeout"
-        raise
-    finally:
-        from .core.effects import CALL_EXTENSION
-
-        call = str(request.extensions.get(CALL_EXTENSION) or OTHER)
-        m.dingtalk.labels(m.bounded("call", call), measured.outcome).observe(
-            time.perf_counter() - started
-        )
+def dingtalk_observed(call: str, outcome: str, seconds: float) -> None:
+    if (m := _metrics) is not None:
+        m.dingtalk.labels(m.bounded("call", call), outcome).observe(seconds)
 
 
 @contextmanager

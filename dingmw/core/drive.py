@@ -38,7 +38,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 
-from .. import metrics
+from .. import observe
 from ..errors import LoginError, UpstreamError
 from ..stores import AsyncStore, Store
 from .effects import (
@@ -211,7 +211,7 @@ class SyncRunner:
     def perform(self, effect: object) -> Reply:
         if isinstance(effect, httpx.Request):
             try:
-                with metrics.dingtalk_call(effect) as call:
+                with observe.dingtalk_call(effect) as call:
                     return call.done(self.client.send(effect))
             except httpx.HTTPError as exc:
                 raise network_error(effect, exc) from None
@@ -287,7 +287,7 @@ class AsyncRunner:
     async def perform(self, effect: object) -> Reply:
         if isinstance(effect, httpx.Request):
             try:
-                with metrics.dingtalk_call(effect) as call:
+                with observe.dingtalk_call(effect) as call:
                     return call.done(await self.client.send(effect))
             except httpx.HTTPError as exc:
                 raise network_error(effect, exc) from None

@@ -36,7 +36,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 from urllib.parse import quote, urlencode
 
-from .. import metrics
+from .. import logs, metrics
 from ..config import Settings
 from ..errors import BadRequestError, ForbiddenError, LoginError, StateError
 from ..identity import Identity
@@ -159,6 +159,8 @@ class Core:
         self.provider = provider or make_provider(settings, clock)
         if settings.metrics:
             metrics.enable()
+        if settings.log_format == "json":
+            logs.use_json()
         self.finish: Finish = finish or finish_at_next
         # DINGMW_LOGIN_PAGE, else the default of whoever runs this core (site: qr, hub: dingtalk).
         self.login_page = settings.login_page or login_page
@@ -208,6 +210,7 @@ class Core:
         return req
 
     def decide(self, req: WebRequest) -> Decision:
+        logs.begin_request(req.headers.get("x-request-id"))
         try:
             req = self.behind_proxy(req)
         except LoginError as exc:
@@ -372,6 +375,9 @@ class Core:
                 exc.reason,
                 f" in {exc.params['call']}" if "call" in exc.params else "",
                 exc.detail or "-",
+                extra=logs.fields(
+                    event="error", reason=exc.reason, call=exc.params.get("call"), status=status
+                ),
             )
         # A 503 concerns our own infrastructure (addresses): in the log, not the answer.
         detail = "" if exc.status == 503 else exc.detail
@@ -585,6 +591,7 @@ class Core:
         secure: bool,
         forget: tuple[str, str],
     ) -> Flow[WebResponse]:
+        started = self.clock()
         try:
             yield from self.states.consume(pending)
             if self.directory is not None and self.settings.enrich == "detail":
@@ -593,11 +600,31 @@ class Core:
                 identity = yield from exchange
             self.admit(identity)
         except LoginError as exc:
-            log.info("dingmw: login failed: %s", exc.reason)
+            outcome = logs.fields(
+                event="login",
+                outcome="failed",
+                flow=self.settings.flow,
+                reason=exc.reason,
+                call=exc.params.get("call"),
+                status=exc.status,
+                latency_ms=round((self.clock() - started) * 1000, 1),
+            )
+            log.info("dingmw: login failed: %s", exc.reason, extra=outcome)
             metrics.login_failed(self.settings.flow, exc.reason)
             return self.error(req, exc, headers=(forget,))
         metrics.login_completed(identity.flow)
-        log.info("dingmw: login unionid=%s userid=%s", identity.unionid, identity.userid or "-")
+        outcome = logs.fields(
+            event="login",
+            outcome="ok",
+            flow=identity.flow,
+            latency_ms=round((self.clock() - started) * 1000, 1),
+        )
+        log.info(
+            "dingmw: login unionid=%s userid=%s",
+            identity.unionid,
+            identity.userid or "-",
+            extra=outcome,
+        )
         session = ("set-cookie", self.sessions.issue(identity, secure=secure))
         try:
             return (yield from self.finish(req, identity, pending, (forget, session)))
