@@ -456,7 +456,8 @@ def _show(spec: Spec, value: Any) -> str:
     if spec.secret:
         if isinstance(value, tuple):
             return f"(secret: {len(value)} value{'s' if len(value) != 1 else ''})"
-        return f"(secret: {len(str(value))} characters)"
+        size = len(str(value))
+        return f"(secret: {size} character{'s' if size != 1 else ''})"
     return spec.kind.show(value)
 
 
