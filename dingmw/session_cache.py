@@ -4,7 +4,7 @@ Keyed by the session cookie's value alone (never the whole `Cookie` header,
 so other cookies beside it, however large or many, cost nothing), it holds:
 
 * verified sessions, in a `cachetools.LRUCache` whose size is the sum of the
-  entries' weights (`Entry.size`: the cookie value, four bytes per byte of its
+  entries' weights (`Entry.size`: the cookie value, two bytes per byte of its
   plaintext, and a fixed overhead), at most `max_bytes`. The least recently used
   session is dropped first, and a dropped one is simply verified again;
 * cookie values found bad (forged, altered, expired, revoked, for another
