@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socketserver
 import ssl
 import sys
 import threading
@@ -224,3 +225,114 @@ def test_a_login_looks_for_no_module_once_warm(
         browser.cookies.clear()
         assert login(browser, fake_server.fake, ZHANGSAN.unionid).status_code == 302
     assert recorder.names == []
+
+
+class KeepAliveServer(socketserver.ThreadingTCPServer):
+    """HTTP/1.1 on loopback that answers each connection's first request and, like a
+    server whose keep-alive timeout ran out just then, closes the connection when a
+    second request arrives on it (or, with `answer_first=False`, answers nothing)."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, *, answer_first: bool = True) -> None:
+        super().__init__(("127.0.0.1", 0), KeepAliveHandler)
+        self.answer_first = answer_first
+        self.connections = 0
+        self.requests = 0
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/"
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class KeepAliveHandler(socketserver.StreamRequestHandler):
+    server: KeepAliveServer
+
+    def handle(self) -> None:
+        self.server.connections += 1
+        served = 0
+        while True:
+            line = self.rfile.readline()
+            while line not in (b"\r\n", b""):
+                line = self.rfile.readline()
+            if line == b"":
+                return
+            self.server.requests += 1
+            if served or not self.server.answer_first:
+                return  # closed as the request arrived: no answer
+            served += 1
+            self.wfile.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            self.wfile.flush()
+
+
+@pytest.fixture
+def keepalive() -> Iterator[KeepAliveServer]:
+    server = KeepAliveServer()
+    yield server
+    server.stop()
+
+
+def test_sync_request_on_a_connection_the_server_just_closed_is_sent_again(
+    keepalive: KeepAliveServer,
+) -> None:
+    pool = clients.SyncClients(timeout=5)
+    try:
+        assert pool.send(httpx.Request("GET", keepalive.url)).text == "ok"
+        assert pool.send(httpx.Request("GET", keepalive.url)).text == "ok"
+    finally:
+        pool.close()
+    assert (keepalive.connections, keepalive.requests) == (2, 3)
+
+
+def test_async_request_on_a_connection_the_server_just_closed_is_sent_again(
+    keepalive: KeepAliveServer,
+) -> None:
+    async def twice() -> list[str]:
+        pool = clients.AsyncClients(timeout=5)
+        try:
+            return [(await pool.send(httpx.Request("GET", keepalive.url))).text for _ in "ab"]
+        finally:
+            await pool.aclose()
+
+    assert asyncio.run(twice()) == ["ok", "ok"]
+    assert (keepalive.connections, keepalive.requests) == (2, 3)
+
+
+def test_a_failure_on_a_new_connection_is_not_retried() -> None:
+    server = KeepAliveServer(answer_first=False)
+    pool = clients.SyncClients(timeout=5)
+    try:
+        with pytest.raises(httpx.RemoteProtocolError):
+            pool.send(httpx.Request("GET", server.url))
+    finally:
+        pool.close()
+        server.stop()
+    assert (server.connections, server.requests) == (1, 1)
+
+
+def test_a_storm_waits_for_a_free_connection_and_never_opens_more_than_the_cap(
+    fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(clients, "CONNECTIONS", 4)
+    pool = clients.AsyncClients(timeout=5)
+
+    async def storm() -> list[int]:
+        try:
+            replies = await asyncio.gather(
+                *(pool.send(httpx.Request("GET", f"{fake_server.url}/gettoken")) for _ in range(40))
+            )
+            slots = pool._slots()
+            assert sorted(slots.free) == [0, 1, 2, 3]
+            assert sum(c is not None for c in slots.clients) <= 4
+            return [r.status_code for r in replies]
+        finally:
+            await pool.aclose()
+
+    assert asyncio.run(storm()) == [200] * 40
