@@ -2,10 +2,11 @@
 
     python redis_ceiling.py URL SECONDS CONCURRENCY COMMANDS.json
 
-`COMMANDS.json` is the list of commands (each a list of latin-1 strings) that the hub sent
-to Redis for one operation, as recorded by `MONITOR`. `CONCURRENCY` tasks replay it in a
-loop for `SECONDS` over one `redis.asyncio` client (the client the hub's store uses, with
-its options), each command awaited before the next, as the hub's flow does; prints
+`COMMANDS.json` is the list of round trips (each a list of commands, each a list of latin-1
+strings) that the hub made to Redis for one operation, as recorded by `MONITOR`.
+`CONCURRENCY` tasks replay it in a loop for `SECONDS` over one `redis.asyncio` client (the
+client the hub's store uses, with its options), each round trip awaited before the next, as
+the hub's flow does (a round trip of several commands as one pipeline, as the hub's); prints
 `{"operations": N, "seconds": S}`. Nothing else runs in this process: it is what one worker
 could do if serving an operation cost nothing but its Redis round trips.
 """
@@ -21,9 +22,9 @@ from pathlib import Path
 import redis.asyncio
 
 
-async def replay(url: str, seconds: float, concurrency: int, commands: list[list[str]]) -> None:
+async def replay(url: str, seconds: float, concurrency: int, trips: list[list[list[str]]]) -> None:
     client = redis.asyncio.Redis.from_url(url, decode_responses=True)
-    args = [[part.encode("latin-1") for part in command] for command in commands]
+    args = [[[part.encode("latin-1") for part in command] for command in trip] for trip in trips]
     done = 0
     started = time.perf_counter()
     deadline = started + seconds
@@ -31,8 +32,14 @@ async def replay(url: str, seconds: float, concurrency: int, commands: list[list
     async def worker() -> None:
         nonlocal done
         while time.perf_counter() < deadline:
-            for command in args:
-                await client.execute_command(*command)  # type: ignore[no-untyped-call]
+            for trip in args:
+                if len(trip) == 1:
+                    await client.execute_command(*trip[0])  # type: ignore[no-untyped-call]
+                    continue
+                pipe = client.pipeline(transaction=False)
+                for command in trip:
+                    pipe.execute_command(*command)
+                await pipe.execute()
             done += 1
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))

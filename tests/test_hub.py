@@ -827,3 +827,63 @@ def test_check_deploy_warns_about_http_redirect_urls_of_the_hubs_clients() -> No
     report = run(env, deploy=True)
     assert report.errors == []
     assert any("'a' has an http redirect URL" in warning for warning in report.warnings)
+
+
+class RoundTrips(MemoryStore):
+    """A memory store that records each round trip a Redis store would make: a single
+    operation, or a batch (one pipeline)."""
+
+    def __init__(self, timer: Clock) -> None:
+        super().__init__(timer=timer)
+        self.trips: list[list[str]] = []
+        self._batching = False
+
+    def _record(self, command: str) -> None:
+        if not self._batching:
+            self.trips.append([command])
+
+    def get(self, key: str) -> str | None:
+        self._record("get")
+        return super().get(key)
+
+    def put(self, key: str, value: str, ttl: float, *, only_if_absent: bool = False) -> bool:
+        self._record("put")
+        return super().put(key, value, ttl, only_if_absent=only_if_absent)
+
+    def take(self, key: str) -> str | None:
+        self._record("take")
+        return super().take(key)
+
+    def batch(self, ops: Any) -> Any:
+        self.trips.append([op.command for op in ops])
+        self._batching = True
+        try:
+            return super().batch(ops)
+        finally:
+            self._batching = False
+
+
+def test_a_grant_takes_three_store_round_trips_and_userinfo_two(
+    fake: FakeDingTalk, clock: Clock
+) -> None:
+    """Take the code; mark it used and read both revocation markers; write both tokens."""
+    store = RoundTrips(clock)
+    settings = make_settings("oauth2", enrich="detail", corp_id=DEFAULT_CORP_ID)
+    hub = create_app(
+        settings, HubSettings(clients=CLIENTS), transport=fake.transport(), store=store.aio()
+    )
+    with TestClient(hub, base_url=HUB, follow_redirects=False) as browser:
+        code, state = code_of(authorize(browser, fake, ZHANGSAN.unionid))
+        store.trips.clear()
+        tokens = redeem(browser, f"code={code}&state={state}").json()
+        assert store.trips == [["take"], ["put", "get", "get"], ["put", "put"]]
+        store.trips.clear()
+        userinfo = browser.get(
+            "/dingtalk/userinfo", headers={"authorization": tokens["access_token"]}
+        )
+        assert userinfo.status_code == 200
+        assert store.trips == [["get"], ["get", "get"]]
+        store.trips.clear()
+        body = f"grant_type=refresh_token&refresh_token={tokens['refresh_token']}"
+        assert redeem(browser, body).status_code == 200
+        assert store.trips == [["take"], ["put", "get", "get"], ["put", "put"]]

@@ -15,7 +15,9 @@ sub-flow once per key and process while other requests for the key wait
 (single flight), then storing the value for its lifetime.
 
 `All` effects are performed concurrently and answered with `Replies` (a
-failed effect's `LoginError` in its place), by a pool each driver has:
+failed effect's `LoginError` in its place). An `All` of store operations
+only goes to the store as one batch when the store has `batch` (Redis: one
+pipeline, one round trip); any other `All` goes to a pool each driver has:
 
 * async (`AsyncPool`): one task per effect in an `asyncio.TaskGroup`, so a
   cancelled request (the browser went away) cancels every call in flight;
@@ -39,8 +41,8 @@ from typing import Any, Generic, Protocol, TypeVar
 import httpx
 
 from .. import observe
-from ..errors import LoginError, UpstreamError
-from ..stores import AsyncStore, Store
+from ..errors import LoginError, StoreError, UpstreamError
+from ..stores import AsyncStore, Op, Store, StoreReply
 from .effects import (
     CALL_EXTENSION,
     All,
@@ -67,6 +69,39 @@ def network_error(request: httpx.Request, exc: httpx.HTTPError) -> UpstreamError
     if isinstance(exc, httpx.TimeoutException):
         return UpstreamError(call, "timed out", reason="upstream_timeout")
     return UpstreamError(call, f"network error ({type(exc).__name__})")
+
+
+def store_ops(effect: All) -> list[Op] | None:
+    """`effect`'s operations as one store batch, or None unless all are get/put/take/delete."""
+    ops: list[Op] = []
+    for item in effect.effects:
+        if isinstance(item, StoreGet):
+            ops.append(Op("get", item.key))
+        elif isinstance(item, StorePut):
+            ops.append(Op("put", item.key, item.value, item.ttl, item.only_if_absent))
+        elif isinstance(item, StoreTake):
+            ops.append(Op("take", item.key))
+        elif isinstance(item, StoreDelete):
+            ops.append(Op("delete", item.key))
+        else:
+            return None
+    return ops
+
+
+def batch_of(store: object, effect: All) -> tuple[Any, list[Op]] | None:
+    """The store's `batch` method and `effect`'s operations, when both exist."""
+    method = getattr(store, "batch", None)
+    if method is None:
+        return None
+    ops = store_ops(effect)
+    return None if ops is None else (method, ops)
+
+
+def batch_replies(replies: list[StoreReply] | StoreError, count: int) -> Replies:
+    """A batch's answer to its `All`: its replies, or its failure for every operation."""
+    if isinstance(replies, StoreError):
+        return Replies((replies,) * count)
+    return Replies(tuple(replies))
 
 
 class KeyedLocks(Generic[L]):
@@ -232,8 +267,19 @@ class SyncRunner:
         if isinstance(effect, Memo):
             return self.memo(effect)
         if isinstance(effect, All):
+            batch = batch_of(self.store, effect)
+            if batch is not None:
+                return self.batch(*batch)
             return Replies(tuple(self.pool.map(self.attempt, effect.effects)))
         raise TypeError(f"unknown effect {effect!r}")
+
+    def batch(self, method: Any, ops: list[Op]) -> Replies:
+        """Independent store operations in one round trip (the store's `batch`)."""
+        try:
+            replies: list[StoreReply] | StoreError = method(ops)
+        except StoreError as exc:
+            replies = exc
+        return batch_replies(replies, len(ops))
 
     def attempt(self, effect: Effect) -> Reply | LoginError:
         """One effect of an `All`: its reply, or the `LoginError` it failed with."""
@@ -308,8 +354,19 @@ class AsyncRunner:
         if isinstance(effect, Memo):
             return await self.memo(effect)
         if isinstance(effect, All):
+            batch = batch_of(self.store, effect)
+            if batch is not None:
+                return await self.batch(*batch)
             return Replies(tuple(await self.pool.map(self.attempt, effect.effects)))
         raise TypeError(f"unknown effect {effect!r}")
+
+    async def batch(self, method: Any, ops: list[Op]) -> Replies:
+        """Independent store operations in one round trip (the store's `batch`)."""
+        try:
+            replies: list[StoreReply] | StoreError = await method(ops)
+        except StoreError as exc:
+            replies = exc
+        return batch_replies(replies, len(ops))
 
     async def attempt(self, effect: Effect) -> Reply | LoginError:
         """One effect of an `All`: its reply, or the `LoginError` it failed with."""

@@ -26,7 +26,7 @@ import hashlib
 
 from .. import metrics
 from ..config import Settings
-from .effects import Flow, store_get, store_put
+from .effects import Flow, gather, store_get, store_put
 from .signing import b64encode
 
 CLOCK_SKEW = 60
@@ -86,11 +86,15 @@ def revoke_person(unionid: str, audience: str, now: float, max_age: float) -> Fl
 
 
 def is_revoked(sid: str, unionid: str, issued_ms: int, audiences: tuple[str, ...]) -> Flow[bool]:
-    """Whether the store says this session was revoked (one key per lookup)."""
-    if (yield from store_get(session_key(sid))) is not None:
+    """Whether the store says this session was revoked: the session's own key and the
+    person's under each audience, read together (one round trip to Redis)."""
+    session, *people = yield from gather(
+        store_get(session_key(sid)),
+        *(store_get(person_key(audience, unionid)) for audience in audiences),
+    )
+    if session is not None:
         return True
-    for audience in audiences:
-        before = yield from store_get(person_key(audience, unionid))
+    for before in people:
         if before is not None:
             try:
                 if issued_ms <= int(before):

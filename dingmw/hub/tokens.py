@@ -11,6 +11,11 @@ store dump holds no usable credential. Records expire by themselves.
 * Every grant also records the hub session it came from (`sid`): logging out
   of the hub revokes every token issued in that session.
 * Refresh tokens rotate on use.
+
+Independent store operations go together (`gather`), so a store with
+batches (Redis: a pipeline) serves a grant in three round trips: take the
+code or refresh token; mark it used and read both revocation markers; write
+the new access and refresh tokens. Userinfo takes two.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import re
 import secrets
 from typing import Any
 
-from ..core.effects import Flow, store_get, store_put, store_take
+from ..core.effects import Flow, gather, store_get, store_put, store_take
 from ..identity import Identity
 from .errors import GrantError
 
@@ -150,7 +155,7 @@ class HubTokens:
         redirect_url: str | None,
         code_verifier: str | None,
     ) -> Flow[IssuedTokens]:
-        grant, data = yield from self._take_once("code", code, "code")
+        grant, data, revoked = yield from self._take_once("code", code, "code")
         if grant.client_id != client_id:
             yield from self._revoke(grant.family)
             raise GrantError("invalid_grant", "the code was issued to another client")
@@ -163,17 +168,17 @@ class HubTokens:
         challenge = data.get("cc")
         if challenge is not None or code_verifier is not None:
             _check_pkce(challenge, code_verifier)
-        if (yield from self._revoked(grant)):
+        if revoked:
             raise GrantError("invalid_grant", "the hub session of this code has ended")
         return (yield from self._issue(grant, nonce=str(data.get("n", ""))))
 
     def refresh(
         self, refresh_token: str, client_id: str, *, scope: str | None = None
     ) -> Flow[IssuedTokens]:
-        grant, _ = yield from self._take_once("refresh", refresh_token, "refresh token")
+        grant, _, revoked = yield from self._take_once("refresh", refresh_token, "refresh token")
         if grant.client_id != client_id:
             raise GrantError("invalid_grant", "the refresh token belongs to another client")
-        if (yield from self._revoked(grant)):
+        if revoked:
             raise GrantError("invalid_grant", "the tokens of this login were revoked")
         if scope is not None:
             asked = frozenset(scope.split())
@@ -201,9 +206,12 @@ class HubTokens:
         """Revoke every token issued in hub session `sid` (the hub's logout)."""
         yield from store_put(f"hub:sid-revoked:{sid}", "1", self.refresh_ttl)
 
-    def _take_once(self, kind: str, secret: str, what: str) -> Flow[tuple[Grant, dict[str, Any]]]:
-        """Take a code or refresh token (single use). Presenting one that was already used
-        revokes every token of its login: one of the two presenters stole it."""
+    def _take_once(
+        self, kind: str, secret: str, what: str
+    ) -> Flow[tuple[Grant, dict[str, Any], bool]]:
+        """Take a code or refresh token (single use): its grant, its record, and whether its
+        tokens were revoked. Presenting one that was already used revokes every token of its
+        login: one of the two presenters stole it."""
         raw = yield from store_take(_key(kind, secret))
         if raw is None:
             family = yield from store_get(_key(f"{kind}-used", secret))
@@ -212,25 +220,37 @@ class HubTokens:
                 raise GrantError("invalid_grant", f"the {what} was already used; tokens revoked")
             raise GrantError("invalid_grant", f"the {what} is unknown or expired")
         grant, data = Grant.load(raw)
-        yield from store_put(_key(f"{kind}-used", secret), grant.family, self.refresh_ttl)
-        return grant, data
+        # Marked used, and the revocation markers read, in one round trip.
+        _, *markers = yield from gather(
+            store_put(_key(f"{kind}-used", secret), grant.family, self.refresh_ttl),
+            *(store_get(key) for key in _revocation_keys(grant)),
+        )
+        return grant, data, any(marker is not None for marker in markers)
 
     def _issue(self, grant: Grant, *, nonce: str = "") -> Flow[IssuedTokens]:
         access = secrets.token_urlsafe(TOKEN_BYTES)
         refresh = secrets.token_urlsafe(TOKEN_BYTES)
-        yield from store_put(_key("access", access), grant.dump(), self.token_ttl)
-        yield from store_put(_key("refresh", refresh), grant.dump(), self.refresh_ttl)
+        record = grant.dump()
+        yield from gather(
+            store_put(_key("access", access), record, self.token_ttl),
+            store_put(_key("refresh", refresh), record, self.refresh_ttl),
+        )
         return IssuedTokens(access, refresh, self.token_ttl, grant, nonce)
 
     def _revoke(self, family: str) -> Flow[None]:
         yield from store_put(f"hub:family-revoked:{family}", "1", self.refresh_ttl)
 
     def _revoked(self, grant: Grant) -> Flow[bool]:
-        if (yield from store_get(f"hub:family-revoked:{grant.family}")) is not None:
-            return True
-        if not grant.sid:
-            return False
-        return (yield from store_get(f"hub:sid-revoked:{grant.sid}")) is not None
+        markers = yield from gather(*(store_get(key) for key in _revocation_keys(grant)))
+        return any(marker is not None for marker in markers)
+
+
+def _revocation_keys(grant: Grant) -> list[str]:
+    """The markers that revoke `grant`'s tokens: its login's family, and its hub session."""
+    keys = [f"hub:family-revoked:{grant.family}"]
+    if grant.sid:
+        keys.append(f"hub:sid-revoked:{grant.sid}")
+    return keys
 
 
 def _check_pkce(challenge: object, verifier: str | None) -> None:

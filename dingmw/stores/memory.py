@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from cachetools import TLRUCache
+
+from . import Op, StoreReply, apply
 
 DEFAULT_MAXSIZE = 100_000
 
@@ -50,6 +52,9 @@ class MemoryStore:
         with self._lock:
             self._data.pop(key, None)
 
+    def batch(self, ops: Sequence[Op]) -> list[StoreReply]:
+        return [apply(self, op) for op in ops]
+
     def ping(self, within: float) -> None:
         """The process's own memory always answers."""
 
@@ -74,6 +79,9 @@ class AsyncMemoryStore:
 
     async def delete(self, key: str) -> None:
         self.sync.delete(key)
+
+    async def batch(self, ops: Sequence[Op]) -> list[StoreReply]:
+        return self.sync.batch(ops)
 
     async def ping(self, within: float) -> None:
         self.sync.ping(within)

@@ -8,6 +8,8 @@ Cluster (`redis_clients`, from `DINGMW_STORE_URL`), and speak plain commands:
     put     SET     dingmw:<key> <value> PX <ms> [NX]   (ttl rounded up, at least 1 ms)
     take    GETDEL  dingmw:<key>                         (atomic; Redis >= 6.2)
     delete  DEL     dingmw:<key>
+    batch   the same commands in one pipeline (one round trip, not a transaction;
+            on a Cluster, redis-py's cluster pipeline sends each node its share)
 
 so every key is namespaced and expires by itself, and "set if absent" and
 "get and delete" are single commands: two instances racing on one state nonce
@@ -39,8 +41,8 @@ import dataclasses
 import math
 import threading
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable
-from typing import TypeVar
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import redis.asyncio
 import redis.asyncio.cluster
@@ -49,6 +51,7 @@ from redis.exceptions import RedisClusterException, RedisError
 
 from .. import metrics
 from ..errors import ConfigError, StoreError
+from . import Op, StoreReply
 from .redis_clients import AsyncClient, AsyncCloser, Closer, SyncClient, async_client, sync_client
 from .urls import BadStoreURL, ParsedStoreURL, parse_store_url
 
@@ -105,6 +108,33 @@ def _milliseconds(ttl: float) -> int:
 def _text(value: bytes | str | None) -> str | None:
     """A reply as text (bytes only if the URL itself turned `decode_responses` off)."""
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _queue(pipe: Any, namespace: str, ops: Sequence[Op]) -> None:
+    """Queue `ops` on a redis-py pipeline (sync or async, single or Cluster)."""
+    for op in ops:
+        name = namespace + op.key
+        if op.command == "get":
+            pipe.get(name)
+        elif op.command == "put":
+            pipe.set(name, op.value, px=_milliseconds(op.ttl), nx=op.only_if_absent)
+        elif op.command == "take":
+            pipe.getdel(name)
+        else:
+            pipe.delete(name)
+
+
+def _replies(ops: Sequence[Op], replies: Sequence[Any]) -> list[StoreReply]:
+    """A pipeline's replies as the single operations' methods would return them."""
+    out: list[StoreReply] = []
+    for op, reply in zip(ops, replies, strict=True):
+        if op.command in ("get", "take"):
+            out.append(_text(reply))
+        elif op.command == "put":
+            out.append(bool(reply))
+        else:
+            out.append(None)
+    return out
 
 
 def _close_all(closers: list[Closer]) -> None:
@@ -184,6 +214,14 @@ class RedisStore:
     def delete(self, key: str) -> None:
         name = self.namespace + key
         self._call("DEL", lambda: self.client.delete(name))
+
+    def batch(self, ops: Sequence[Op]) -> list[StoreReply]:
+        def run() -> list[Any]:
+            pipe = self.client.pipeline(transaction=False)
+            _queue(pipe, self.namespace, ops)
+            return list(pipe.execute())
+
+        return _replies(ops, self._call("PIPELINE", run))
 
     def ping(self, within: float) -> None:
         """PING on a client of its own whose sockets time out after `within` seconds, so a
@@ -301,6 +339,14 @@ class AsyncRedisStore:
     async def delete(self, key: str) -> None:
         name = self.namespace + key
         await self._call("DEL", lambda c: c.delete(name))
+
+    async def batch(self, ops: Sequence[Op]) -> list[StoreReply]:
+        async def run(client: AsyncClient) -> list[Any]:
+            pipe = client.pipeline(transaction=False)
+            _queue(pipe, self.namespace, ops)
+            return list(await pipe.execute())
+
+        return _replies(ops, await self._call("PIPELINE", run))
 
     async def ping(self, within: float) -> None:
         """PING, given up after `within` seconds (a cancelled command drops its connection)."""

@@ -25,6 +25,7 @@ from dingmw.core.effects import (
     Flow,
     Reply,
     StorePut,
+    gather,
     http,
     memo,
     store_delete,
@@ -545,3 +546,103 @@ def test_desugaring_does_notice_a_difference() -> None:
     (node,) = [n for n in module.body if isinstance(n, ast.ClassDef) and n.name == "SyncRunner"]
     changed = ast.dump(Desugar().visit(node), include_attributes=False)
     assert changed != class_tree("AsyncRunner")
+
+
+# Independent store operations: one batch when the store has one ----------------------
+
+
+class BatchCounting(MemoryStore):
+    """A memory store that records its batches and its single operations."""
+
+    def __init__(self, *, fail: bool = False) -> None:
+        super().__init__()
+        self.batches: list[list[str]] = []
+        self.fail = fail
+
+    def batch(self, ops: Any) -> Any:
+        self.batches.append([op.command for op in ops])
+        if self.fail:
+            raise StoreError("Redis PIPELINE unreachable")
+        return super().batch(ops)
+
+
+class NoBatch(MemoryStore):
+    """A store written to the five-method interface only (no `batch`)."""
+
+    batch = None  # type: ignore[assignment]
+
+
+def independent_ops() -> Flow[list[Any]]:
+    yield from store_put("a", "1", 60)
+    yield from store_put("c", "2", 60)
+    yield from store_put("d", "4", 60)
+    return (
+        yield from gather(
+            store_get("a"),
+            store_put("c", "x", 60, only_if_absent=True),
+            store_put("b", "3", 60),
+            store_take("d"),
+            store_delete("missing"),
+        )
+    )
+
+
+BATCH_EXPECTED = ["1", False, True, "4", None]
+
+
+def test_independent_store_operations_go_as_one_batch() -> None:
+    store = BatchCounting()
+    assert sync_runner(store=store).run(independent_ops()) == BATCH_EXPECTED
+    assert store.batches == [["get", "put", "put", "take", "delete"]]
+    assert store.get("b") == "3"
+    assert store.get("d") is None
+
+
+async def test_independent_store_operations_go_as_one_batch_async() -> None:
+    store = BatchCounting()
+    assert await async_runner(store=store).run(independent_ops()) == BATCH_EXPECTED
+    assert store.batches == [["get", "put", "put", "take", "delete"]]
+
+
+def test_a_store_without_batches_gets_the_operations_one_by_one() -> None:
+    assert sync_runner(store=NoBatch()).run(independent_ops()) == BATCH_EXPECTED
+
+
+def test_an_all_mixing_a_call_and_store_operations_is_not_a_batch() -> None:
+    store = BatchCounting()
+
+    def flow() -> Flow[list[Any]]:
+        return (yield from gather(store_get("a"), http(tagged()), store_get("b")))
+
+    got = sync_runner(store=store).run(flow())
+    assert got[0] is None
+    assert got[2] is None
+    assert got[1].json() == {"path": "/thing"}
+    assert store.batches == []
+
+
+def test_a_failed_batch_is_thrown_into_every_sub_flow() -> None:
+    def guarded(key: str) -> Flow[str]:
+        try:
+            yield from store_get(key)
+        except StoreError as exc:
+            return exc.reason
+        return "no error"
+
+    def flow() -> Flow[list[Any]]:
+        return (yield from gather(guarded("a"), guarded("b")))
+
+    store = BatchCounting(fail=True)
+    assert sync_runner(store=store).run(flow()) == ["store_unavailable"] * 2
+    assert len(store.batches) == 1
+
+
+def test_a_session_re_check_reads_its_revocation_keys_in_one_batch() -> None:
+    from dingmw.core.revocation import is_revoked, person_key
+
+    store = BatchCounting()
+    store.put(person_key("site-b", "u1"), "2000", 60)
+    runner = sync_runner(store=store)
+    assert runner.run(is_revoked("sid1", "u1", 1000, ("site-a", "site-b"))) is True
+    assert runner.run(is_revoked("sid1", "u1", 3000, ("site-a", "site-b"))) is False
+    assert store.batches == [["get", "get", "get"]] * 2

@@ -13,13 +13,13 @@ import asyncio
 import dataclasses
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
 
-from dingmw.stores import AsyncStore, Store
+from dingmw.stores import AsyncStore, Op, Store, StoreReply
 from dingmw.stores.memory import MemoryStore
 from dingmw.stores.redis import AsyncRedisStore, RedisStore
 
@@ -58,6 +58,9 @@ class SyncFace:
 
     async def ping(self, within: float) -> None:
         self.store.ping(within)
+
+    async def batch(self, ops: Sequence[Op]) -> list[StoreReply]:
+        return self.store.batch(ops)  # type: ignore[attr-defined, no-any-return]
 
 
 @dataclasses.dataclass
@@ -266,3 +269,29 @@ async def test_ttl_is_rounded_up_to_milliseconds(subject: Subject, raw_redis: re
     assert await subject.store.put("zero", "v", 0) is True
     await subject.wait_expired("tiny", 0.001)
     await subject.wait_expired("zero", 0.001)
+
+
+async def test_a_batch_answers_each_operation_in_order(subject: Subject) -> None:
+    """Keys on different Cluster slots ({a} and {b} hash apart): one batch still serves them."""
+    await subject.store.put("{a}held", "old", 60)
+    batch = subject.store.batch  # type: ignore[attr-defined]
+    replies = await batch(
+        [
+            Op("get", "{a}held"),
+            Op("put", "{a}held", "new", 60, only_if_absent=True),
+            Op("put", "{b}fresh", "value", 60),
+            Op("take", "{a}held"),
+            Op("get", "{b}missing"),
+            Op("delete", "{b}fresh"),
+        ]
+    )
+    assert replies == ["old", False, True, "old", None, None]
+    assert await subject.store.get("{a}held") is None
+    assert await subject.store.get("{b}fresh") is None
+
+
+async def test_a_batch_writes_expire_like_single_ones(subject: Subject) -> None:
+    batch = subject.store.batch  # type: ignore[attr-defined]
+    assert await batch([Op("put", "short", "v", subject.short_ttl)]) == [True]
+    assert await subject.store.get("short") == "v"
+    await subject.wait_expired("short", subject.short_ttl)
