@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import http.cookiejar
 import os
 import ssl
 import threading
@@ -50,6 +51,31 @@ LIMITS = httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_
 # the request went out (it had been idle for the server's keep-alive timeout). Such
 # a request is sent once more, on a new connection; see `_Reuse`.
 _STALE = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
+class _NoCookies(http.cookiejar.CookiePolicy):
+    """Keep no cookie: the clients serve every person's login, so nothing one answer sets
+    (a load balancer's cookie, say) may ride along with the next person's calls."""
+
+    netscape = True
+    rfc2965 = False
+    hide_cookie2 = True
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: object) -> bool:
+        return False
+
+    def return_ok(self, cookie: http.cookiejar.Cookie, request: object) -> bool:
+        return False
+
+    def domain_return_ok(self, domain: str, request: object) -> bool:
+        return False
+
+    def path_return_ok(self, path: str, request: object) -> bool:
+        return False
+
+
+def _no_cookies() -> http.cookiejar.CookieJar:
+    return http.cookiejar.CookieJar(policy=_NoCookies())
 
 
 @functools.cache
@@ -172,7 +198,11 @@ class AsyncClients:
 
     def _make(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(
-            transport=self._transport, timeout=self._timeout, limits=LIMITS, verify=ssl_context()
+            transport=self._transport,
+            timeout=self._timeout,
+            limits=LIMITS,
+            verify=ssl_context(),
+            cookies=_no_cookies(),
         )
 
     def _slots(self) -> _AsyncSlots:
@@ -240,6 +270,7 @@ class SyncClients:
                         timeout=self._timeout,
                         limits=LIMITS,
                         verify=ssl_context(),
+                        cookies=_no_cookies(),
                     )
         return client
 

@@ -336,3 +336,24 @@ def test_a_storm_waits_for_a_free_connection_and_never_opens_more_than_the_cap(
             await pool.aclose()
 
     assert asyncio.run(storm()) == [200] * 40
+
+
+def test_the_shared_clients_keep_no_cookie_from_one_call_to_the_next() -> None:
+    """They serve every person's login: a cookie DingTalk's side sets must not ride along."""
+    sent: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("cookie"))
+        return httpx.Response(200, headers={"set-cookie": "lb=node-7; Path=/"})
+
+    pool = clients.SyncClients(timeout=5, transport=httpx.MockTransport(handler))
+    for _ in "ab":
+        pool.send(httpx.Request("GET", "https://oapi.dingtalk.example/gettoken"))
+
+    async def twice() -> None:
+        apool = clients.AsyncClients(timeout=5, transport=httpx.MockTransport(handler))
+        for _ in "ab":
+            await apool.send(httpx.Request("GET", "https://oapi.dingtalk.example/gettoken"))
+
+    asyncio.run(twice())
+    assert sent == [None] * 4
