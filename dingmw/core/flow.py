@@ -196,9 +196,9 @@ class Core:
         """
         if path.startswith(self.prefix) and own_route(path, self.prefix) is not None:
             return None
-        identity = self.sessions.cached(cookie_header)
-        if identity is not None:
-            return Forward(identity)
+        forward = self.sessions.cached(cookie_header)
+        if forward is not None:
+            return forward
         if self.public.match(path) and not self.sessions.has_cookie(cookie_header):
             return FORWARD_ANONYMOUS  # a session not cached yet is opened by `decide`
         return None

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from ..errors import LoginError
 from ..identity import Identity
 from .http import cookie_value, set_cookie
+from .outcome import Forward
 from .signing import Sealer
 
 log = logging.getLogger("dingmw")
@@ -64,13 +65,18 @@ class Entry:
 
     `check_at` is when the allow-lists and the store's revocations must be
     consulted again (0: never yet in this process); `refused` is the
-    allow-list's answer when the person may no longer use the site.
+    allow-list's answer when the person may no longer use the site;
+    `forward` is the hot path's answer, built once.
     """
 
     session: Session
     size: int
     check_at: float = 0.0
     refused: LoginError | None = None
+    forward: Forward = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.forward = Forward(self.session.identity)
 
 
 class SessionCache(Protocol):
@@ -126,8 +132,9 @@ class Sessions:
 
     # Reading ------------------------------------------------------------------
 
-    def cached(self, cookie_header: str) -> Identity | None:
-        """The hot path: the identity of a verified session whose re-check is not due."""
+    def cached(self, cookie_header: str) -> Forward | None:
+        """The hot path: `Forward` with the identity of a verified session whose re-check
+        is not due, else None."""
         value = self._plain_value(cookie_header)
         if value is None:
             value = cookie_value(cookie_header, self._name)
@@ -136,7 +143,7 @@ class Sessions:
         entry = self._cache.get(value)
         if entry is None or entry.refused is not None or self._clock() >= entry.check_at:
             return None
-        return entry.session.identity
+        return entry.forward
 
     def has_cookie(self, cookie_header: str) -> bool:
         """Whether the request carries a session cookie at all (verified or not)."""

@@ -32,9 +32,10 @@ def test_a_session_cookie_hidden_in_a_quoted_value_is_not_read() -> None:
     real_value = core.sessions.issue(real, secure=False).split(";", 1)[0].partition("=")[2]
     other_value = core.sessions.issue(other, secure=False).split(";", 1)[0].partition("=")[2]
     header = f'pref="x; dingmw_session={other_value}"; dingmw_session={real_value}'
-    identity = core.sessions.cached(header)
-    assert identity is not None
-    assert identity.unionid == "u-real"
+    forward = core.sessions.cached(header)
+    assert forward is not None
+    assert forward.identity is not None
+    assert forward.identity.unionid == "u-real"
 
 
 @pytest.mark.parametrize(

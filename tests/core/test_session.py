@@ -75,7 +75,9 @@ def test_the_issuing_process_has_the_session_checked_already() -> None:
     clock = Clock()
     s = sessions(clock)
     value = issued_value(s)
-    assert s.cached(header_for(value)) == FULL
+    forward = s.cached(header_for(value))
+    assert forward is not None
+    assert forward.identity == FULL
     assert fresh(clock).cached(header_for(value)) is None  # elsewhere: verified on first use
 
 
