@@ -3,7 +3,9 @@
 Each helper is a context manager that yields the server's base URL (no trailing slash)
 once the server accepts connections, and stops the server when the block ends. Nothing
 here sleeps: uvicorn's start is an event set right after its `startup()`, and werkzeug's
-socket is listening before its thread starts.
+socket is listening before its thread starts. uvicorn runs the ASGI lifespan when the app
+speaks it (`lifespan="auto"`), so dingmw's middleware and hub close their pooled HTTP
+clients as the server stops.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def serve_asgi(
     port: int = sock.getsockname()[1]
     config = uvicorn.Config(
         app,
-        lifespan="off",
+        lifespan="auto",
         log_level="warning",
         access_log=False,
         ws="none",
