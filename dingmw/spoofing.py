@@ -36,7 +36,6 @@ IDENTITY_HEADERS = (
 )
 IDENTITY_PREFIX = "x-dingtalk-"
 _ENVIRON_PREFIX = "HTTP_X_DINGTALK_"
-_ENVIRON_PREFIX = "HTTP_X_DINGTALK_"
 
 
 class IdentityHeaders:
