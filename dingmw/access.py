@@ -1,8 +1,10 @@
-"""Who may see one view: the rule behind `require(users=, depts=, corps=)` of the integrations.
+"""Who may come in: the one allow-list rule, for the whole site and for one view.
 
-Each list that is given must match (a person, one of their departments, their
-organisation), as the `DINGMW_ALLOWED_*` lists do for the whole site. A refusal
-is a `ForbiddenError` the middleware's core turns into its 403 page or JSON.
+The middleware's core applies it to the `DINGMW_ALLOWED_*` lists at every login
+and re-check (`Core.admit`); the integrations' `require(users=, depts=, corps=)`
+apply it to one view. Each list that is given must match (a person, one of their
+departments, their organisation). A refusal is a `ForbiddenError` the middleware's
+core turns into its 403 page or JSON.
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import quote, urlencode
 
 from .. import logs, metrics
+from ..access import Access
 from ..config import Settings
 from ..errors import BadRequestError, ForbiddenError, LoginError, StateError
 from ..identity import Identity
@@ -632,15 +633,11 @@ class Core:
             return self.error(req, exc, headers=(forget,))
 
     def admit(self, identity: Identity) -> None:
-        """Apply the allow-lists; `ForbiddenError` names who was refused."""
-        s = self.settings
-        who = {"who": identity.display_name, "unionid": identity.unionid}
-        if s.allowed_corp_ids and identity.corp_id not in s.allowed_corp_ids:
-            raise ForbiddenError("corp_not_allowed", **who)
-        if s.allowed_users and not ({identity.unionid, identity.userid} & s.allowed_users):
-            raise ForbiddenError("user_not_allowed", **who)
-        if s.allowed_dept_ids and not (set(identity.dept_ids) & s.allowed_dept_ids):
-            raise ForbiddenError("dept_not_allowed", **who)
+        """Apply the allow-lists (`Access`'s rule); `ForbiddenError` names who was refused."""
+        s = self.settings  # read at each call: a settings reload applies at the next check
+        refusal = Access(s.allowed_users, s.allowed_dept_ids, s.allowed_corp_ids).refusal(identity)
+        if refusal is not None:
+            raise refusal
 
     def _logout(self, req: WebRequest) -> Decision:
         query = req.query()
