@@ -23,18 +23,17 @@ Route table (under `DINGMW_PATH_PREFIX`), see `core.routes.ROUTES`:
     GET  /healthz    200, no I/O; /readyz: Exchange(store ping → 200 or 503) (`core.health`)
 
 Errors never escape as tracebacks: every `LoginError` becomes a page (or JSON
-for non-browser clients) with the error's status.
+for non-browser clients) with the error's status; `core.pages` renders both.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import secrets
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from .. import logs, metrics
 from ..access import Access
@@ -45,8 +44,10 @@ from ..providers import Provider, inclient, make_provider
 from ..providers.enrich import CorpDirectory
 from . import health
 from .effects import Flow
-from .http import Headers, WebRequest, WebResponse, set_cookie
+from .http import Headers, WebRequest, WebResponse
 from .outcome import Decision, Exchange, Forward, Respond
+from .pages import Pages
+from .pages import Renderer as Renderer  # importable from here, as before
 from .redirects import (
     external_base,
     forwarded_prefix,
@@ -56,18 +57,14 @@ from .redirects import (
     same_origin_path,
 )
 from .responses import (
-    LANGUAGE_NAMES,
-    LANGUAGES,
     NO_STORE,
-    choose_language,
     identity_headers,
     json_response,
-    page_headers,
     redirect_to_next,
     unauthorized,
 )
 from .revocation import hub_audience, is_revoked, revoke_person, revoke_session, site_audience
-from .routes import PublicPaths, Route, own_route, prefers_html, wants_html
+from .routes import PublicPaths, Route, own_route, own_url, wants_html
 from .session import Entry, SessionCache, Sessions
 from .state import LoginStates, PendingLogin
 
@@ -110,10 +107,6 @@ def finish_at_next(
     return redirect_to_next(req, identity, pending.next_path, headers)
 
 
-class Renderer(Protocol):
-    def __call__(self, template: str, lang: str, context: Mapping[str, Any]) -> str: ...
-
-
 class Core:
     """The decisions of one middleware (or hub) instance; pure apart from the clock."""
 
@@ -129,8 +122,11 @@ class Core:
         cache: SessionCache,
     ) -> None:
         self.settings = settings
-        self.render = render
         self.clock = clock
+        self.pages = Pages(settings, render)
+        # dingmw's pages and error answers (`core.pages`), as the routes and the hub use them.
+        self.page = self.pages.page
+        self.error = self.pages.error
         self.prefix = settings.path_prefix
         self.public = PublicPaths(settings.public_paths)
         self.audience = site_audience(settings)
@@ -321,7 +317,7 @@ class Core:
 
     def own_url(self, req: WebRequest, route: str) -> str:
         """A path-absolute URL of one of the middleware's routes."""
-        return f"{req.root_path}{self.prefix}/{route}"
+        return own_url(req, self.prefix, route)
 
     def login_url(self, req: WebRequest) -> str:
         target = req.root_path + req.path + (f"?{req.query_string}" if req.query_string else "")
@@ -340,63 +336,6 @@ class Core:
         if wants_html(req.method, req.headers.get("accept", "")):
             return WebResponse(status=302, headers=(("location", login_url), NO_STORE))
         return unauthorized(login_url)
-
-    def language(self, req: WebRequest) -> str:
-        """`zh` or `en`: the page's switch (`?lang=`), else its cookie, else `Accept-Language`."""
-        chosen = req.query().get("lang") or req.cookies().get(self.language_cookie)
-        if chosen in LANGUAGES:
-            return chosen
-        return choose_language(req.headers.get("accept-language", ""))
-
-    @property
-    def language_cookie(self) -> str:
-        return f"{self.settings.cookie_name}_lang"
-
-    def language_switch(self, req: WebRequest, lang: str) -> list[dict[str, Any]]:
-        """The 中文/English links of a page that may be loaded again (login, logout)."""
-        query = {k: v for k, v in req.query().items() if k != "lang"}
-        base = f"{req.root_path}{req.path}?"
-        return [
-            {
-                "lang": code,
-                "label": LANGUAGE_NAMES[code],
-                "url": base + urlencode({**query, "lang": code}),
-                "current": code == lang,
-            }
-            for code in LANGUAGES
-        ]
-
-    def error(
-        self, req: WebRequest, exc: LoginError, *, status: int | None = None, headers: Headers = ()
-    ) -> WebResponse:
-        status = status or exc.status
-        if exc.status >= 500:
-            log.warning(
-                "dingmw: %s%s: %s",
-                exc.reason,
-                f" in {exc.params['call']}" if "call" in exc.params else "",
-                exc.detail or "-",
-                extra=logs.fields(
-                    event="error", reason=exc.reason, call=exc.params.get("call"), status=status
-                ),
-            )
-        # A 503 concerns our own infrastructure (addresses): in the log, not the answer.
-        detail = "" if exc.status == 503 else exc.detail
-        if not prefers_html(req.headers.get("accept", "")):
-            data: dict[str, Any] = {"error": exc.reason}
-            if detail:
-                data["detail"] = detail
-            data.update(exc.params)
-            return json_response(status, data, headers)
-        context = {
-            "status": status,
-            "reason": exc.reason,
-            "detail": detail,
-            "params": exc.params,
-            "login_url": self.own_url(req, "login"),
-            "home_url": (req.root_path or "") + "/",
-        }
-        return self.page(req, "error.html", context, status=status, headers=headers)
 
     def redirect_uri(self, req: WebRequest) -> str:
         return f"{external_base(req, self.settings)}{self.prefix}/callback"
@@ -471,39 +410,6 @@ class Core:
             "jsapi_integrity": self.settings.script_integrity(jsapi_url),
         }
         return self.page(req, "login.html", context, headers=set_cookies)
-
-    def page(
-        self,
-        req: WebRequest,
-        template: str,
-        context: Mapping[str, Any],
-        *,
-        status: int = 200,
-        headers: Headers = (),
-    ) -> WebResponse:
-        """A page of dingmw's, with a fresh nonce for its scripts in its Content-Security-Policy."""
-        nonce = secrets.token_urlsafe(18)
-        lang = self.language(req)
-        reloadable = template in ("login.html", "logout.html")
-        page_context = {
-            **context,
-            "csp_nonce": nonce,
-            "site": {"name": self.settings.site_name, "logo_url": self.settings.site_logo_url},
-            "language_switch": self.language_switch(req, lang) if reloadable else [],
-        }
-        body = self.render(template, lang, page_context)
-        if req.query().get("lang") in LANGUAGES:  # the switch: keep the choice for what follows
-            chosen = set_cookie(
-                self.language_cookie,
-                lang,
-                path=f"{req.root_path}/",
-                max_age=365 * 86400,
-                secure=is_https(req, self.settings),
-            )
-            headers = (*headers, ("set-cookie", chosen))
-        return WebResponse(
-            status=status, headers=(*page_headers(nonce), *headers), body=body.encode()
-        )
 
     def in_client(self, req: WebRequest) -> bool:
         """Inside the DingTalk client (its User-Agent says so) with silent login configured."""

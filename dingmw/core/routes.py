@@ -28,6 +28,8 @@ from collections.abc import Iterable
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
+from .http import WebRequest
+
 
 class Route(enum.Enum):
     LOGIN = "login"
@@ -65,6 +67,11 @@ def own_route(path: str, prefix: str) -> tuple[Route, frozenset[str]] | None:
     if rest and rest[0] != "/":
         return None
     return ROUTES.get(rest, (Route.NOT_FOUND, frozenset()))
+
+
+def own_url(req: WebRequest, prefix: str, route: str) -> str:
+    """A path-absolute URL of one of the middleware's routes (`login`, `logout`, ...)."""
+    return f"{req.root_path}{prefix}/{route}"
 
 
 class PublicPaths:
