@@ -4,10 +4,13 @@ so every scenario runs through both adapters unchanged."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import warnings
 from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -62,6 +65,19 @@ def make_settings(flow: str = "oauth2", **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def load_example(name: str) -> ModuleType:
+    """`examples/<name>.py`, imported as a module of its own."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def page_config(response: httpx.Response) -> dict[str, Any]:

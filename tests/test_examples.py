@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 import httpx
 
 from dingmw import ASGIMiddleware
 from dingmw.testing import ZHANGSAN, FakeDingTalk
 
-from .support import HTML, TestClient, login, make_settings
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-
-
-def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from .support import HTML, TestClient, load_example, login, make_settings
 
 
 def test_flask_example(fake: FakeDingTalk) -> None:
-    flask = load("flask_app").create_app(make_settings(), transport=fake.transport())
+    flask = load_example("flask_app").create_app(make_settings(), transport=fake.transport())
     client = httpx.Client(transport=httpx.WSGITransport(app=flask), base_url="http://testserver")
     assert client.get("/health").text == "ok"
     assert client.get("/", headers=HTML).status_code == 302
@@ -37,7 +22,7 @@ def test_flask_example(fake: FakeDingTalk) -> None:
 
 
 def test_starlette_example(fake: FakeDingTalk) -> None:
-    example = load("starlette_app")
+    example = load_example("starlette_app")
     app = ASGIMiddleware(example.inner, make_settings(), transport=fake.transport())
     with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
         assert client.get("/health").text == "ok"

@@ -4,14 +4,11 @@ lifespan, a configuration error at start-up) and Starlette's `requires(redirect=
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
@@ -24,19 +21,9 @@ from dingmw.fastapi import DingTalk as DingTalkFastAPI
 from dingmw.flask import DingTalk
 from dingmw.testing import LISI, ZHANGSAN, FakeDingTalk
 
-from .support import HTML, TestClient, login, make_settings, page_config
+from .support import HTML, TestClient, load_example, login, make_settings, page_config
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 JSON = {"accept": "application/json"}
-
-
-def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # Flask ------------------------------------------------------------------------------------
@@ -45,7 +32,7 @@ def load(name: str) -> ModuleType:
 @pytest.fixture
 def flask_client(fake: FakeDingTalk) -> Iterator[httpx.Client]:
     settings = make_settings(public_paths=("/health", "/health/*"), enrich="detail")
-    app = load("flask_app").create_app(settings, transport=fake.transport())
+    app = load_example("flask_app").create_app(settings, transport=fake.transport())
     transport = httpx.WSGITransport(app=app)
     with httpx.Client(transport=transport, base_url="http://testserver") as client:
         yield client
@@ -111,7 +98,7 @@ def test_flask_extension_reads_dingmw_keys_from_app_config(monkeypatch: pytest.M
 @pytest.fixture
 def fastapi_example(fake: FakeDingTalk) -> Iterator[tuple[TestClient, FastAPI]]:
     settings = make_settings(public_paths=("/health", "/health/*"), enrich="detail")
-    app = load("fastapi_app").create_app(settings, transport=fake.transport())
+    app = load_example("fastapi_app").create_app(settings, transport=fake.transport())
     with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
         yield client, app
 
@@ -222,7 +209,7 @@ def test_add_middleware_with_good_settings_runs_the_app_lifespan(
     monkeypatch.setenv("DINGMW_APP_KEY", "k")
     monkeypatch.setenv("DINGMW_APP_SECRET", "s")
     monkeypatch.setenv("DINGMW_SECRET_KEY", "x" * 40)
-    app = load("fastapi_app").create_app()  # DingTalk(app) reads the environment
+    app = load_example("fastapi_app").create_app()  # DingTalk(app) reads the environment
     with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
         assert app.state.started == ["up"]
         assert client.get("/", headers=JSON).status_code == 401
@@ -232,7 +219,7 @@ def test_add_middleware_with_good_settings_runs_the_app_lifespan(
 
 
 def test_starlette_requires_redirect_lands_on_the_original_page(fake: FakeDingTalk) -> None:
-    example = load("starlette_app")
+    example = load_example("starlette_app")
     settings = make_settings(public_paths=("/health", "/public/*", "/login"))
     app = ASGIMiddleware(example.inner, settings, transport=fake.transport())
     with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
@@ -261,7 +248,7 @@ def test_an_absolute_next_is_kept_only_on_this_origin(
     fake: FakeDingTalk, next_url: str, lands_on: str
 ) -> None:
     settings = make_settings()
-    app = ASGIMiddleware(load("starlette_app").inner, settings, transport=fake.transport())
+    app = ASGIMiddleware(load_example("starlette_app").inner, settings, transport=fake.transport())
     with TestClient(app, base_url="http://testserver", follow_redirects=False) as client:
         assert login(client, fake, ZHANGSAN.unionid, next_path=next_url).headers["location"] == (
             lands_on
