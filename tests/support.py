@@ -80,6 +80,23 @@ def load_example(name: str) -> ModuleType:
     return module
 
 
+def hub_settings(fake_url: str, **overrides: Any) -> Settings:
+    """A hub's settings against a fake DingTalk served at `fake_url`: the hub's own session
+    cookie and detail enrichment (the identity its sites receive)."""
+    values: dict[str, Any] = {
+        "app_key": DEFAULT_APP_KEY,
+        "app_secret": DEFAULT_APP_SECRET,
+        "secret_keys": (SECRET_KEY,),
+        "cookie_name": "hub_session",
+        "enrich": "detail",
+        "oapi_url": fake_url,
+        "api_url": fake_url,
+        "login_url": fake_url,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
 def page_config(response: httpx.Response) -> dict[str, Any]:
     """The `#dingmw-config` JSON block of a login page."""
     match = CONFIG_RE.search(response.text)

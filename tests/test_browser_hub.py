@@ -17,11 +17,11 @@ from playwright.sync_api import Page, expect
 from dingmw import ASGIMiddleware, Settings, WSGIMiddleware
 from dingmw.config import HubClient
 from dingmw.hub import create_app
-from dingmw.testing import DEFAULT_APP_KEY, DEFAULT_APP_SECRET, ZHANGSAN
+from dingmw.testing import ZHANGSAN
 
 from .conftest import ContextFactory, FakeServer
 from .servers import free_socket, serve_asgi, serve_wsgi
-from .support import SECRET_KEY
+from .support import SECRET_KEY, hub_settings
 from .test_browser import asgi_whoami, flask_whoami, scan
 
 pytestmark = pytest.mark.browser
@@ -65,16 +65,9 @@ def world(fake_server: FakeServer, adapter: str, login_page: str) -> Iterator[Wo
     urls = {name: f"http://127.0.0.1:{s.getsockname()[1]}" for name, s in socks.items()}
     fake = fake_server.url
     hub_app = create_app(
-        Settings(
-            app_key=DEFAULT_APP_KEY,
-            app_secret=DEFAULT_APP_SECRET,
-            secret_keys=(SECRET_KEY,),
-            cookie_name="hub_session",
-            enrich="detail",
-            login_page=login_page,  # type: ignore[arg-type]  # one of the two values
-            oapi_url=fake,
-            api_url=fake,
-            login_url=fake,
+        hub_settings(
+            fake,
+            login_page=login_page,
             login_script_url=f"{fake}/h5-dingtalk-login/ddlogin.js",
             hub_clients=tuple(
                 HubClient(

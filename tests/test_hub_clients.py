@@ -25,14 +25,13 @@ from authlib.integrations.flask_client import OAuth
 from flask import Flask, jsonify, request, session, url_for
 from requests_oauthlib import OAuth2Session
 
-from dingmw import Settings
 from dingmw.hub import HubClient, HubSettings, create_app
-from dingmw.testing import DEFAULT_APP_KEY, DEFAULT_APP_SECRET, ZHANGSAN
+from dingmw.testing import ZHANGSAN
 
 from .conftest import ContextFactory, FakeServer
 from .hub_keys import write_keys
 from .servers import free_socket, serve_asgi, serve_wsgi
-from .support import SECRET_KEY
+from .support import hub_settings
 from .test_browser_hub import sign_in_at_dingtalk
 from .test_hub_seed import person_submits
 
@@ -137,17 +136,7 @@ def world(
     url = {name: f"http://127.0.0.1:{s.getsockname()[1]}" for name, s in socks.items()}
     fake = fake_server.url
     hub_app = create_app(
-        Settings(
-            app_key=DEFAULT_APP_KEY,
-            app_secret=DEFAULT_APP_SECRET,
-            secret_keys=(SECRET_KEY,),
-            cookie_name="hub_session",
-            enrich="detail",
-            oapi_url=fake,
-            api_url=fake,
-            login_url=fake,
-            base_url=url["hub"],  # the issuer
-        ),
+        hub_settings(fake, base_url=url["hub"]),  # the issuer
         HubSettings(
             clients=(
                 HubClient(

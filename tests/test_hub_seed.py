@@ -20,14 +20,13 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 import httpx
 import pytest
 
-from dingmw import Settings
 from dingmw.config import HubClient
 from dingmw.hub import create_app
-from dingmw.testing import DEFAULT_APP_KEY, DEFAULT_APP_SECRET, ZHANGSAN
+from dingmw.testing import ZHANGSAN
 
 from .conftest import FakeServer
 from .servers import free_socket, serve_asgi, serve_wsgi
-from .support import SECRET_KEY
+from .support import hub_settings
 
 CLIENT_ID = "seed-site"
 CLIENT_SECRET = "seed-site-secret-0123456789"
@@ -88,15 +87,8 @@ def world(fake_server: FakeServer) -> Iterator[World]:
     site = f"http://127.0.0.1:{sock.getsockname()[1]}"
     fake = fake_server.url
     hub_app = create_app(
-        Settings(
-            app_key=DEFAULT_APP_KEY,
-            app_secret=DEFAULT_APP_SECRET,
-            secret_keys=(SECRET_KEY,),
-            cookie_name="hub_session",
-            enrich="detail",
-            oapi_url=fake,
-            api_url=fake,
-            login_url=fake,
+        hub_settings(
+            fake,
             hub_clients=(
                 HubClient(
                     client_id=CLIENT_ID,
