@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
-import uvicorn
 from playwright.sync_api import Page, sync_playwright
 
 from dingmw.testing import DEFAULT_APP_KEY, LISI, ZHANGSAN, FakeDingTalk
+
+from ..servers import serve_asgi
 
 pytestmark = pytest.mark.browser
 
@@ -24,26 +22,8 @@ CALLBACK = "http://127.0.0.1:8000/cb"
 
 @pytest.fixture(scope="module")
 def origin() -> Iterator[str]:
-    fake = FakeDingTalk()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port: int = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(fake.asgi_app, log_level="warning", lifespan="off", ws="none")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve_asgi(FakeDingTalk().asgi_app) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,9 @@ DingTalk's wire format is checked here against code DingTalk publishes.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from alibabacloud_dingtalk.contact_1_0 import models as contact_models
 from alibabacloud_dingtalk.contact_1_0.client import Client as ContactClient
 from alibabacloud_dingtalk.oauth2_1_0 import models as oauth2_models
@@ -22,31 +18,16 @@ from alibabacloud_tea_util import models as util_models
 
 from dingmw.testing import DEFAULT_APP_KEY, DEFAULT_APP_SECRET, ZHANGSAN, FakeDingTalk
 
+from ..servers import free_socket, serve_asgi
 from .conftest import oauth2_url, param
 
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[FakeDingTalk, int]]:
     fake = FakeDingTalk()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port: int = sock.getsockname()[1]
-    config = uvicorn.Config(fake.asgi_app, log_level="warning", lifespan="off", ws="none")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:  # wait on the server's own readiness flag
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield fake, port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    sock = free_socket()
+    with serve_asgi(fake.asgi_app, sock=sock):
+        yield fake, sock.getsockname()[1]
 
 
 def _config(port: int) -> openapi_models.Config:
