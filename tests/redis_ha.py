@@ -30,6 +30,7 @@ from typing import Any, Self
 import redis
 from redis.crc import key_slot
 
+from .processes import stop_process
 from .redis_server import HOST, RedisServer, RedisServerError, RedisServerMissing, free_port
 
 SERVICE = "mymaster"
@@ -102,13 +103,8 @@ class Sentinel:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+        if process is not None:
+            stop_process(process, 10)
 
     def close(self) -> None:
         self.stop()

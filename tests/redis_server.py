@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
+from .processes import stop_process
+
 HOST = "127.0.0.1"
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -152,14 +154,8 @@ class RedisServer:
     def stop(self) -> None:
         """Stop the server (its data is lost); `start()` brings it back on the same port."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(STOP_TIMEOUT)
+        if process is not None:
+            stop_process(process, STOP_TIMEOUT)
 
     def restart(self) -> None:
         self.stop()

@@ -25,6 +25,7 @@ from dingmw.cli import main
 from dingmw.testing import DEFAULT_APP_KEY, DEFAULT_APP_SECRET, ZHANGSAN
 
 from .conftest import ContextFactory, FakeServer
+from .processes import stop_process
 from .support import FLOWS, HTML, page_config
 
 START_TIMEOUT = 30.0
@@ -92,13 +93,7 @@ def running_demo(*extra: str) -> Iterator[Demo]:
         assert fake_url is not None, output
         yield Demo(process=process, url=url, fake_url=fake_url, output=output)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, STOP_TIMEOUT, signal.SIGINT)
         process.stdout.close()
 
 

@@ -17,6 +17,7 @@ from playwright.sync_api import expect
 from dingmw.testing import ZHANGSAN
 
 from .conftest import ContextFactory
+from .processes import stop_process
 from .test_browser_hub import sign_in_at_dingtalk
 
 pytestmark = pytest.mark.browser
@@ -43,12 +44,7 @@ def example() -> Iterator[tuple[str, str]]:
             pytest.fail(f"the example printed no URLs: {proc.stderr.read()}")
         yield match.group(1), match.group(2)
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(15)
+        stop_process(proc, 15, signal.SIGINT)
         proc.stdout.close()
         proc.stderr.close()
 

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from dingmw.testing import DEFAULT_APP_KEY, DEFAULT_APP_SECRET, ZHANGSAN
 
 from .conftest import FakeServer
+from .processes import stop_process, wait_answering
 from .redis_server import free_port
 from .support import SECRET_KEY, login
 
@@ -52,24 +52,10 @@ def gunicorn(fake_server: FakeServer, tmp_path: Path) -> Iterator[str]:
     proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + DEADLINE
-        while True:
-            assert proc.poll() is None, (tmp_path / "gunicorn.log").read_text()
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "gunicorn did not start"
-            time.sleep(0.05)  # polling a port that is not listening yet
+        wait_answering(f"{url}/health", proc, DEADLINE, (tmp_path / "gunicorn.log").read_text)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(15)
+        stop_process(proc, 15)
         log.close()
 
 

@@ -20,6 +20,7 @@ import pytest
 
 from dingmw.testing import ZHANGSAN, FakeDingTalk
 
+from .processes import stop_process, wait_answering
 from .redis_server import RedisServer, free_port
 from .support import HTML, SECRET_KEY
 
@@ -45,26 +46,16 @@ class Process:
         )
 
     def wait_ready(self, path: str) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                assert self.proc.stderr is not None
-                raise RuntimeError(f"{self.url} exited: {self.proc.stderr.read().decode()}")
-            try:
-                if httpx.get(self.url + path, timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)  # polling a port that is not listening yet
-        raise RuntimeError(f"{self.url} did not start in {START_TIMEOUT} s")
+        wait_answering(self.url + path, self.proc, START_TIMEOUT, self.errors)
+
+    def errors(self) -> str:
+        """What the process wrote to stderr, once it has exited (before, reading would block)."""
+        if self.proc.poll() is None or self.proc.stderr is None:
+            return "(still running)"
+        return self.proc.stderr.read().decode()
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        stop_process(self.proc, 10)
         if self.proc.stderr is not None:
             self.proc.stderr.close()
 

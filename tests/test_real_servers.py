@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 from dingmw import Identity, Settings, WSGIMiddleware
 from dingmw.session_cache import DEFAULT_BAD_BYTES
 
+from .processes import stop_process, wait_answering
 from .redis_server import free_port
 from .support import SECRET_KEY
 
@@ -99,17 +99,7 @@ class Server:
         )
 
     def wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.kind} exited: {self.log()}")
-            try:
-                if httpx.get(self.url + "/public", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)  # polling a port that is not listening yet
-        raise RuntimeError(f"{self.kind} did not start in {START_TIMEOUT} s: {self.log()}")
+        wait_answering(self.url + "/public", self.proc, START_TIMEOUT, self.log)
 
     def worker_pid(self) -> int:
         """The process that runs the app (gunicorn's worker, else the server itself)."""
@@ -129,12 +119,7 @@ class Server:
         return self.log_path.read_text("utf-8", errors="replace")
 
     def stop(self) -> str:
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(15)
+        stop_process(self.proc, 15)
         self._log.close()
         return self.log_path.read_text("utf-8", errors="replace")
 
