@@ -20,6 +20,7 @@ import httpx
 
 from .config import Settings
 from .core.drive import AsyncRunner, SyncRunner
+from .core.effects import Flow
 from .core.revocation import hub_audience, revoke_person, site_audience
 from .stores import AsyncStore, Store, open_stores
 
@@ -38,6 +39,19 @@ class _AsyncNoHTTP:
         raise RuntimeError("revocation makes no HTTP call")
 
 
+def _revocation(
+    unionid: str, settings: Settings, audience: str | None, now: float | None
+) -> Flow[None]:
+    """What both functions run: the person's sessions issued until `now` (default: now)
+    revoked under `audience` (default: the one of `settings`)."""
+    return revoke_person(
+        unionid,
+        audience or site_audience(settings),
+        time.time() if now is None else now,
+        settings.session_max_age,
+    )
+
+
 def revoke_everywhere(
     unionid: str,
     settings: Settings | None = None,
@@ -54,13 +68,7 @@ def revoke_everywhere(
     """
     settings = settings if settings is not None else Settings.from_env()
     store = store if store is not None else open_stores(settings.store_url)[0]
-    flow = revoke_person(
-        unionid,
-        audience or site_audience(settings),
-        time.time() if now is None else now,
-        settings.session_max_age,
-    )
-    SyncRunner(_NoHTTP(), store).run(flow)
+    SyncRunner(_NoHTTP(), store).run(_revocation(unionid, settings, audience, now))
 
 
 async def arevoke_everywhere(
@@ -74,10 +82,4 @@ async def arevoke_everywhere(
     """`revoke_everywhere` with an async store."""
     settings = settings if settings is not None else Settings.from_env()
     store = store if store is not None else open_stores(settings.store_url)[1]
-    flow = revoke_person(
-        unionid,
-        audience or site_audience(settings),
-        time.time() if now is None else now,
-        settings.session_max_age,
-    )
-    await AsyncRunner(_AsyncNoHTTP(), store).run(flow)
+    await AsyncRunner(_AsyncNoHTTP(), store).run(_revocation(unionid, settings, audience, now))

@@ -244,6 +244,22 @@ def test_an_admin_tool_can_revoke_a_person_everywhere() -> None:
     assert app_request(core, cookies, store) == 401
 
 
+async def test_an_admin_tool_can_revoke_a_person_everywhere_with_an_async_store() -> None:
+    from dingmw.revoke import arevoke_everywhere
+    from dingmw.stores.memory import AsyncMemoryStore
+
+    clock = Clock()
+    store = MemoryStore()
+    core = make_core(clock)
+    cookies = cookie_for(core)
+    await arevoke_everywhere(
+        "u-zhangsan", core.settings, store=AsyncMemoryStore(store), now=clock() + 0.001
+    )
+    assert store.get(person_key(core.audience, "u-zhangsan")) is not None
+    clock.advance(60)
+    assert app_request(core, cookies, store) == 401
+
+
 def test_a_hub_logout_reaches_the_sites_that_log_in_through_it() -> None:
     clock = Clock()
     store = MemoryStore()
