@@ -81,17 +81,19 @@ class HubProvider:
             raise UpstreamError(call, f"{error}: {description}".strip(": "))
         return data
 
-    def exchange(self, code: str, *, redirect_uri: str, state: str = "") -> Flow[Identity]:
-        body = urlencode({"code": code, "state": state})
-        response = yield from http(
-            self._request(
-                TOKEN_CALL,
-                "POST",
-                "/dingtalk/token",
-                {"authorization": self._basic, "content-type": "text/plain"},
-                body.encode(),
-            )
+    def _token_request(self, code: str, state: str) -> httpx.Request:
+        """The hub's token call as the seed makes it: this client's credentials in Basic, the
+        code and state form-encoded in a text/plain body."""
+        return self._request(
+            TOKEN_CALL,
+            "POST",
+            "/dingtalk/token",
+            {"authorization": self._basic, "content-type": "text/plain"},
+            urlencode({"code": code, "state": state}).encode(),
         )
+
+    def exchange(self, code: str, *, redirect_uri: str, state: str = "") -> Flow[Identity]:
+        response = yield from http(self._token_request(code, state))
         token = as_str(self._json(TOKEN_CALL, response).get("access_token"))
         if token is None:
             raise UpstreamError(TOKEN_CALL, "the reply has no access_token")
@@ -115,15 +117,7 @@ def hub_credentials_probe(settings: Settings) -> Flow[str]:
     """`dingmw check --live`: prove the site's client id and secret at the hub. A made-up code
     must be refused as `invalid_grant` (the client was accepted), not as `invalid_client`."""
     provider = HubProvider(settings, lambda: 0.0)
-    response = yield from http(
-        provider._request(
-            TOKEN_CALL,
-            "POST",
-            "/dingtalk/token",
-            {"authorization": provider._basic, "content-type": "text/plain"},
-            b"code=dingmw-check-not-a-code&state=",
-        )
-    )
+    response = yield from http(provider._token_request("dingmw-check-not-a-code", ""))
     try:
         error = response.json().get("error")
     except (ValueError, AttributeError):
