@@ -24,14 +24,20 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import redis
 from redis.crc import key_slot
 
 from .processes import stop_process
-from .redis_server import HOST, RedisServer, RedisServerError, RedisServerMissing, free_port
+from .redis_server import (
+    HOST,
+    RedisServer,
+    RedisServerError,
+    RedisServerMissing,
+    Started,
+    free_port,
+)
 
 SERVICE = "mymaster"
 SETUP_TIMEOUT = 30.0
@@ -111,7 +117,7 @@ class Sentinel:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class SentinelSetup:
+class SentinelSetup(Started):
     """A master, one replica and three sentinels (quorum 2), all with `password`."""
 
     def __init__(self, *, password: str | None = None) -> None:
@@ -182,22 +188,6 @@ class SentinelSetup:
         for server in self.servers:
             server.close()
 
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 def cluster_ports(n: int) -> list[int]:
     """`n` free ports a cluster node can use: at most 55535, with the bus port (+10000) free."""
@@ -220,7 +210,7 @@ def _free(port: int) -> bool:
     return True
 
 
-class ClusterSetup:
+class ClusterSetup(Started):
     """A Redis Cluster of three masters, each with one replica, all with `password`."""
 
     def __init__(self, *, password: str | None = None, masters: int = 3) -> None:
@@ -322,19 +312,3 @@ class ClusterSetup:
     def close(self) -> None:
         for server in self.servers:
             server.close()
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -62,12 +62,8 @@ class Process:
 
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
-    server = RedisServer()
-    server.start()
-    try:
+    with RedisServer() as server:
         yield server.url
-    finally:
-        server.close()
 
 
 @pytest.fixture(scope="module")

@@ -3,32 +3,32 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
 import redis
 
 from ..redis_ha import ClusterSetup, SentinelSetup
-from ..redis_server import RedisServer, RedisServerMissing
+from ..redis_server import RedisServer, RedisServerMissing, Started
+
+S = TypeVar("S", bound=Started)
 
 
-def _server(password: str | None = None) -> RedisServer:
+def started(make: Callable[[], S]) -> Iterator[S]:
+    """For a fixture: `make()` started, and closed after its tests. Without redis-server the
+    tests fail, saying how to install it (they never skip)."""
     try:
-        server = RedisServer(password=password)
+        with make() as setup:
+            yield setup
     except RedisServerMissing as exc:
-        missing = str(exc)
-    else:
-        server.start()
-        return server
-    pytest.fail(missing, pytrace=False)
+        pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     """One redis-server for the session; tests keep apart by namespace (or flush)."""
-    server = _server()
-    yield server
-    server.close()
+    yield from started(RedisServer)
 
 
 HA_PASSWORD = "ha-Pa55word-never-shown"
@@ -38,33 +38,19 @@ HA_PASSWORD = "ha-Pa55word-never-shown"
 def redis_sentinel() -> Iterator[SentinelSetup]:
     """A master, a replica and three sentinels for the session (tests that fail it over make
     their own)."""
-    try:
-        setup = SentinelSetup(password=HA_PASSWORD)
-        setup.start()
-    except RedisServerMissing as exc:
-        pytest.fail(str(exc), pytrace=False)
-    yield setup
-    setup.close()
+    yield from started(lambda: SentinelSetup(password=HA_PASSWORD))
 
 
 @pytest.fixture(scope="session")
 def redis_cluster() -> Iterator[ClusterSetup]:
     """A three-master Redis Cluster (with replicas) for the session."""
-    try:
-        setup = ClusterSetup(password=HA_PASSWORD)
-        setup.start()
-    except RedisServerMissing as exc:
-        pytest.fail(str(exc), pytrace=False)
-    yield setup
-    setup.close()
+    yield from started(lambda: ClusterSetup(password=HA_PASSWORD))
 
 
 @pytest.fixture
 def private_redis() -> Iterator[RedisServer]:
     """A redis-server of this test's own, with a password, that the test may stop and restart."""
-    server = _server(password="s3cret-Pa55word")
-    yield server
-    server.close()
+    yield from started(lambda: RedisServer(password="s3cret-Pa55word"))
 
 
 @pytest.fixture
