@@ -152,9 +152,9 @@ class ASGIMiddleware:
             return
         cookie, spoofed = self.identity_headers.scan(scope["headers"])
         try:
-            decision = self.core.quick(route_path(scope), cookie) or self.core.decide(
-                request_from_scope(scope)
-            )
+            decision = self.core.quick(
+                route_path(scope), cookie, lambda: request_from_scope(scope)
+            ) or self.core.decide(request_from_scope(scope))
         except Exception:
             log.exception("dingmw: internal error while deciding a request")
             decision = Respond(INTERNAL_ERROR)

@@ -91,20 +91,28 @@ _REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
 
 
-def begin_request(given: str | None) -> str:
-    """The id of the request being decided: its `X-Request-Id` when it is a sane token (a
-    proxy's), else a new random one; later log records of this request carry it."""
-    request_id = given if given and _REQUEST_ID_RE.match(given) else secrets.token_hex(8)
-    _REQUEST_ID.set(request_id)
-    return request_id
+def begin_request(given: str | None) -> None:
+    """Start the request being decided: its id is its `X-Request-Id` when that is a sane
+    token (a proxy's), else a random one, made when a log record first needs it (most
+    requests log nothing); later log records of this request carry it."""
+    _REQUEST_ID.set(given if given and _REQUEST_ID_RE.match(given) else "")
+
+
+def request_id() -> str | None:
+    """The id of the request being handled (None outside one)."""
+    found = _REQUEST_ID.get()
+    if found == "":
+        found = secrets.token_hex(8)
+        _REQUEST_ID.set(found)
+    return found
 
 
 def fields(**values: object) -> dict[str, object]:
     """`extra=` for a log record: the given fields (None dropped) and the request id."""
     found = {k: v for k, v in values.items() if v is not None}
-    request_id = _REQUEST_ID.get()
-    if request_id is not None:
-        found.setdefault("request_id", request_id)
+    request_id_ = request_id()
+    if request_id_ is not None:
+        found.setdefault("request_id", request_id_)
     return found
 
 

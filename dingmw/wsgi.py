@@ -107,7 +107,9 @@ class WSGIMiddleware:
         try:
             path = environ.get("PATH_INFO", "") or "/"
             decision = self.core.quick(
-                path if path.isascii() else _unwsgi(path), environ.get("HTTP_COOKIE", "")
+                path if path.isascii() else _unwsgi(path),
+                environ.get("HTTP_COOKIE", ""),
+                lambda: request_from_environ(environ),
             ) or self.core.decide(request_from_environ(environ))
         except Exception:
             log.exception("dingmw: internal error while deciding a request")

@@ -130,6 +130,23 @@ def store_take(key: str) -> Generator[Effect, Reply, str | None]:
     return _optional_str(reply)
 
 
+def store_reads(keys: tuple[str, ...]) -> Generator[Effect, Reply, list[str | None]]:
+    """The values of `keys`, read together (one `All`: one round trip to Redis); the first
+    failure is raised. `gather` of `store_get`s, without its sub-flows (the re-check of a
+    session runs it, on the hot path's edge)."""
+    if len(keys) == 1:
+        return [(yield from store_get(keys[0]))]
+    reply = yield All(tuple(StoreGet(key) for key in keys))
+    if not isinstance(reply, Replies) or len(reply.items) != len(keys):
+        raise TypeError("an All must be answered with one reply per effect")
+    values: list[str | None] = []
+    for item in reply.items:
+        if isinstance(item, LoginError):
+            raise item
+        values.append(_optional_str(item))
+    return values
+
+
 def store_put(
     key: str, value: str, ttl: float, *, only_if_absent: bool = False
 ) -> Generator[Effect, Reply, bool]:

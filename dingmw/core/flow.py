@@ -184,21 +184,55 @@ class Core:
 
     # The entry points -----------------------------------------------------
 
-    def quick(self, path: str, cookie_header: str) -> Forward | None:
+    def quick(
+        self,
+        path: str,
+        cookie_header: str,
+        request: Callable[[], WebRequest] | None = None,
+    ) -> Forward | Exchange | None:
         """The hot path, from the path and `Cookie` header alone.
 
         `Forward` for a request to the app that carries a verified session
-        whose re-check is not due (or targets a public path); None means
-        "build a `WebRequest` and call `decide`", which answers every other case.
+        whose re-check is not due (or targets a public path). With `request`
+        (which builds the `WebRequest` when needed), a cached session whose
+        re-check is due gets it here, as an `Exchange` that ends in its
+        `Forward` (or in `decide(request())`'s answer when the session is
+        refused, revoked or the store fails). None means "build a `WebRequest`
+        and call `decide`", which answers every other case.
         """
         if path.startswith(self.prefix) and own_route(path, self.prefix) is not None:
             return None
         forward = self.sessions.cached(cookie_header)
         if forward is not None:
             return forward
+        if request is not None:
+            due = self.sessions.due(cookie_header)
+            if due is not None:
+                return Exchange(self._quick_recheck(*due, request))
         if self.public.match(path) and not self.sessions.has_cookie(cookie_header):
             return FORWARD_ANONYMOUS  # a session not cached yet is opened by `decide`
         return None
+
+    def _quick_recheck(
+        self, value: str, entry: Entry, request: Callable[[], WebRequest]
+    ) -> Flow[WebResponse | Forward]:
+        """A cached session's periodic re-check, without building the request when the
+        session is still good (the common case: the allow-lists, then the store's
+        revocations). Anything else is `decide`d in full, which checks again and answers
+        as usual: the allow-lists' 403, a revoked session read as none, a store's 503."""
+        session = entry.session
+        identity = session.identity
+        try:
+            self.admit(identity)
+            revoked = yield from is_revoked(
+                session.sid, identity.unionid, session.issued_ms, self.audiences
+            )
+        except (ForbiddenError, LoginError):
+            revoked = True
+        if not revoked:
+            self.sessions.checked(entry)
+            return entry.forward
+        return (yield from settle(self.decide(request())))
 
     def behind_proxy(self, req: WebRequest) -> WebRequest:
         """`req` as the browser sees it: a trusted `X-Forwarded-Prefix` is its root path."""
@@ -264,7 +298,7 @@ class Core:
         if found is None:
             return then(None)
         value, entry = found
-        if self.sessions.due(entry):
+        if self.sessions.is_due(entry):
             return Exchange(self._recheck(req, value, entry, then, refused_as_anonymous))
         if entry.refused is not None:
             return then(None) if refused_as_anonymous else Respond(self.error(req, entry.refused))

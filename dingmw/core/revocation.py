@@ -26,7 +26,7 @@ import hashlib
 
 from .. import metrics
 from ..config import Settings
-from .effects import Flow, gather, store_get, store_put
+from .effects import Flow, store_put, store_reads
 from .signing import b64encode
 
 CLOCK_SKEW = 60
@@ -88,10 +88,8 @@ def revoke_person(unionid: str, audience: str, now: float, max_age: float) -> Fl
 def is_revoked(sid: str, unionid: str, issued_ms: int, audiences: tuple[str, ...]) -> Flow[bool]:
     """Whether the store says this session was revoked: the session's own key and the
     person's under each audience, read together (one round trip to Redis)."""
-    session, *people = yield from gather(
-        store_get(session_key(sid)),
-        *(store_get(person_key(audience, unionid)) for audience in audiences),
-    )
+    keys = (session_key(sid), *(person_key(audience, unionid) for audience in audiences))
+    session, *people = yield from store_reads(keys)
     if session is not None:
         return True
     for before in people:

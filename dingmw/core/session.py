@@ -145,6 +145,20 @@ class Sessions:
             return None
         return entry.forward
 
+    def due(self, cookie_header: str) -> tuple[str, Entry] | None:
+        """The cookie value and entry of a cached, unexpired session the allow-lists have
+        not refused, whose re-check is due; else None."""
+        value = self._plain_value(cookie_header) or cookie_value(cookie_header, self._name)
+        if not value:
+            return None
+        entry = self._cache.get(value)
+        if entry is None or entry.refused is not None:
+            return None
+        now = self._clock()
+        if now < entry.check_at or now >= entry.session.expires:
+            return None
+        return value, entry
+
     def has_cookie(self, cookie_header: str) -> bool:
         """Whether the request carries a session cookie at all (verified or not)."""
         return bool(cookie_value(cookie_header, self._name))
@@ -203,7 +217,7 @@ class Sessions:
         self._cache.add(value, entry)
         return value, entry
 
-    def due(self, entry: Entry) -> bool:
+    def is_due(self, entry: Entry) -> bool:
         return self._clock() >= entry.check_at
 
     def checked(self, entry: Entry, refused: LoginError | None = None) -> None:

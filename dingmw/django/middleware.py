@@ -105,7 +105,11 @@ class DingTalkMiddleware:
 
     def decide(self, request: HttpRequest) -> Decision:
         try:
-            quick = self.core.quick(request.path_info, request.META.get("HTTP_COOKIE", ""))
+            quick = self.core.quick(
+                request.path_info,
+                request.META.get("HTTP_COOKIE", ""),
+                lambda: web_request(request),
+            )
             return quick or self.core.decide(web_request(request))
         except Exception:
             log.exception("dingmw: internal error while deciding a request")

@@ -29,7 +29,7 @@ import re
 import secrets
 from typing import Any
 
-from ..core.effects import Flow, gather, store_get, store_put, store_take
+from ..core.effects import Flow, gather, store_get, store_put, store_reads, store_take
 from ..identity import Identity
 from .errors import GrantError
 
@@ -241,16 +241,14 @@ class HubTokens:
         yield from store_put(f"hub:family-revoked:{family}", "1", self.refresh_ttl)
 
     def _revoked(self, grant: Grant) -> Flow[bool]:
-        markers = yield from gather(*(store_get(key) for key in _revocation_keys(grant)))
+        markers = yield from store_reads(_revocation_keys(grant))
         return any(marker is not None for marker in markers)
 
 
-def _revocation_keys(grant: Grant) -> list[str]:
+def _revocation_keys(grant: Grant) -> tuple[str, ...]:
     """The markers that revoke `grant`'s tokens: its login's family, and its hub session."""
-    keys = [f"hub:family-revoked:{grant.family}"]
-    if grant.sid:
-        keys.append(f"hub:sid-revoked:{grant.sid}")
-    return keys
+    family = f"hub:family-revoked:{grant.family}"
+    return (family, f"hub:sid-revoked:{grant.sid}") if grant.sid else (family,)
 
 
 def _check_pkce(challenge: object, verifier: str | None) -> None:

@@ -465,3 +465,78 @@ def test_an_error_callback_uses_up_its_state() -> None:
     replay = browser.callback(state)
     assert isinstance(replay, Exchange)
     assert settled_response(replay, store).status == 400
+
+
+# The periodic re-check on the hot path ---------------------------------------------------
+
+
+class Builds:
+    """The `request` builder `quick` takes: counts how often the full request was needed."""
+
+    def __init__(self, cookies: dict[str, str]) -> None:
+        self.cookies = cookies
+        self.count = 0
+
+    def __call__(self) -> Any:
+        self.count += 1
+        return web_request("/private", cookies=self.cookies, accept=JSON)
+
+
+def due_session(**settings: Any) -> tuple[Core, dict[str, str], str]:
+    clock = Clock()
+    core = make_core(clock, session_recheck=60, **settings)
+    cookies = cookie_for(core)
+    header_ = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    assert core.quick("/private", header_) == Forward(ZHANGSAN)
+    clock.advance(60)
+    return core, cookies, header_
+
+
+def test_a_due_recheck_of_a_good_session_needs_no_request_and_forwards() -> None:
+    core, cookies, header_ = due_session()
+    store = MemoryStore()
+    build = Builds(cookies)
+    decision = core.quick("/private", header_, build)
+    assert isinstance(decision, Exchange)
+    assert settled(decision, store) == Forward(ZHANGSAN)
+    assert build.count == 0
+    assert core.quick("/private", header_) == Forward(ZHANGSAN)  # checked: a hit again
+
+
+def test_a_due_recheck_of_a_revoked_session_is_decided_in_full() -> None:
+    core, cookies, header_ = due_session()
+    store = MemoryStore()
+    store.put(session_key(_sid(cookies)), "1", 60)
+    build = Builds(cookies)
+    decision = core.quick("/private", header_, build)
+    assert isinstance(decision, Exchange)
+    answer = settled(decision, store)
+    assert not isinstance(answer, Forward)
+    assert answer.status == 401
+    assert build.count == 1
+    assert core.quick("/private", header_, build) is None  # forgotten: not a session any more
+
+
+def test_a_due_recheck_refused_by_the_allow_lists_answers_their_403() -> None:
+    core, cookies, header_ = due_session(allowed_users=frozenset({"u-zhangsan"}))
+    object.__setattr__(core.settings, "allowed_users", frozenset({"u-lisi"}))
+    decision = core.quick("/private", header_, Builds(cookies))
+    assert isinstance(decision, Exchange)
+    answer = settled(decision, MemoryStore())
+    assert not isinstance(answer, Forward)
+    assert answer.status == 403
+
+
+def test_a_store_outage_during_a_due_recheck_is_a_503() -> None:
+    from dingmw.errors import StoreError
+
+    class Down(MemoryStore):
+        def get(self, key: str) -> str | None:
+            raise StoreError("redis://cache:6379: connection refused")
+
+    core, cookies, header_ = due_session()
+    decision = core.quick("/private", header_, Builds(cookies))
+    assert isinstance(decision, Exchange)
+    answer = settled(decision, Down())
+    assert not isinstance(answer, Forward)
+    assert answer.status == 503
