@@ -99,20 +99,23 @@ def run(args: Any) -> dict[str, Any]:
                 script_args=[str(files["_".join(kind_app(variant))])],
             ).rate
 
-        # A first pass over every cookie (a session is verified the first time it is seen),
-        # so the verified-session caches start warm.
-        for variant in variants:
+        def warm(variant: str) -> None:
+            """A first pass over every cookie (a session is verified the first time it is
+            seen), so the verified-session caches start warm."""
             served = 0.0
             while served < count * WARM_PASSES:
                 served += load(variant, WARM_SECONDS) * WARM_SECONDS
+
         # One server's variants side by side, round after round, then the next server's:
-        # ratios only ever compare the variants of one server, and a round stays short, so
-        # each dingmw server sees each session every few seconds, as a busy site does (a
-        # session is re-checked once a minute per process: rounds a minute apart per server
-        # would re-check it on almost every request).
+        # ratios only ever compare the variants of one server, and its rounds follow its
+        # warm-up at once and stay short, so each dingmw server sees each session every few
+        # seconds, as a busy site does. (A session is re-checked once a minute per process;
+        # rounds a minute apart per server would re-check it on almost every request.)
         rates: dict[str, list[float]] = {}
         for stack in stacks:
             mine = [v for v in variants if v.startswith(f"{stack.name} / ")]
+            for variant in mine:
+                warm(variant)
             rates.update(common.interleaved(mine, rounds, lambda v: load(v, seconds)))
     return summarise(
         rates,
