@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import re
@@ -281,7 +282,17 @@ def gunicorn_command(app: str, port: int, *, worker: str, threads: int = 1) -> l
         *[sys.executable, "-m", "gunicorn", app, "--chdir", str(HERE)],
         *["--bind", f"{HOST}:{port}", "--workers", "1", "--worker-class", worker],
         *["--threads", str(threads), "--log-level", "warning", "--backlog", "2048"],
+        *_no_control_socket(),
     ]
+
+
+@functools.cache
+def _no_control_socket() -> list[str]:
+    """gunicorn >= 25 opens a control socket at one fixed path: several at once collide."""
+    from gunicorn.config import KNOWN_SETTINGS  # type: ignore[import-untyped]
+
+    known = any(s.name == "control_socket_disable" for s in KNOWN_SETTINGS)
+    return ["--no-control-socket"] if known else []
 
 
 def children(pid: int) -> list[int]:
