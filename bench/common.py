@@ -495,6 +495,42 @@ def pyplot() -> Any:
     return plt
 
 
+def save_chart(plt: Any, figure: Any, out: Path, name: str) -> None:
+    """Write `figure` as `out/NAME.png` and let it go."""
+    figure.tight_layout()
+    figure.savefig(out / f"{name}.png", dpi=120)
+    plt.close(figure)
+
+
+def grouped_bars(
+    out: Path,
+    name: str,
+    *,
+    groups: Sequence[str],
+    series: dict[str, list[float]],
+    ylabel: str,
+    title: str,
+    goal: tuple[float, str] | None = None,
+    size: tuple[float, float] = (7, 3.8),
+) -> None:
+    """A bar chart with one bar per series in each group (P1's servers, P4's operations)."""
+    plt = pyplot()
+    if plt is None:
+        return
+    figure, axes = plt.subplots(figsize=size)
+    width = 0.8 / len(series)
+    for offset, (label, values) in enumerate(series.items()):
+        xs = [i + (offset - (len(series) - 1) / 2) * width for i in range(len(groups))]
+        axes.bar(xs, values, width, label=label)
+    if goal is not None:
+        axes.axhline(goal[0], color="grey", linestyle="--", linewidth=1, label=goal[1])
+    axes.set_xticks(range(len(groups)), groups)
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
+    axes.legend(fontsize="small")
+    save_chart(plt, figure, out, name)
+
+
 def checks_failed(failures: Sequence[str]) -> int:
     """Print the gross regressions a smoke run found; the exit status."""
     for failure in failures:

@@ -181,23 +181,17 @@ def failures(ratios: dict[str, dict[str, float]]) -> list[str]:
 
 
 def chart(ratios: dict[str, dict[str, float]], app_names: Sequence[str], out: Path) -> None:
-    plt = common.pyplot()
-    if plt is None:
-        return
-    figure, axes = plt.subplots(figsize=(8, 4))
-    width = 0.27
     names = list(ratios)
-    for offset, app in enumerate(app_names):
-        xs = [i + (offset - (len(app_names) - 1) / 2) * width for i in range(len(names))]
-        axes.bar(xs, [ratios[n][app] for n in names], width, label=LABELS[app])
-    axes.axhline(GOAL, color="grey", linestyle="--", linewidth=1, label=f"goal {GOAL}×")
-    axes.set_xticks(range(len(names)), names)
-    axes.set_ylabel("throughput × bare app")
-    axes.set_title("P1: a logged-in request, per server")
-    axes.legend(fontsize="small")
-    figure.tight_layout()
-    figure.savefig(out / "p1_hot_path.png", dpi=120)
-    plt.close(figure)
+    common.grouped_bars(
+        out,
+        "p1_hot_path",
+        groups=names,
+        series={LABELS[app]: [ratios[n][app] for n in names] for app in app_names},
+        ylabel="throughput × bare app",
+        title="P1: a logged-in request, per server",
+        goal=(GOAL, f"goal {GOAL}×"),
+        size=(8, 4),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

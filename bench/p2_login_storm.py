@@ -341,9 +341,7 @@ def chart(rows: Sequence[dict[str, Any]], delay: float, out: Path) -> None:
     axes.set_ylabel("callback latency, ms")
     axes.set_title("P2: callback latency against concurrency")
     axes.legend(fontsize="x-small", ncol=2)
-    figure.tight_layout()
-    figure.savefig(out / "p2_login_storm.png", dpi=120)
-    plt.close(figure)
+    common.save_chart(plt, figure, out, "p2_login_storm")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -183,9 +183,7 @@ def chart(summary: dict[str, dict[str, Any]], out: Path) -> None:
     axes.set_xlabel("RSS growth, MB")
     axes.set_title("P3: memory per phase")
     axes.legend(fontsize="small")
-    figure.tight_layout()
-    figure.savefig(out / "p3_memory.png", dpi=120)
-    plt.close(figure)
+    common.save_chart(plt, figure, out, "p3_memory")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

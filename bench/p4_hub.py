@@ -373,22 +373,17 @@ def failures(ratios: dict[str, float]) -> list[str]:
 
 
 def chart(results: dict[str, list[float]], out: Path) -> None:
-    plt = common.pyplot()
-    if plt is None:
-        return
-    figure, axes = plt.subplots(figsize=(7, 3.8))
-    width = 0.38
-    for offset, who in enumerate(("hub", "ceiling")):
-        xs = [i + (offset - 0.5) * width for i in range(len(OPERATIONS))]
-        values = [common.median(results[f"{o} {who}"]) for o in OPERATIONS]
-        axes.bar(xs, values, width, label="dingmw hub" if who == "hub" else "raw-Redis ceiling")
-    axes.set_xticks(range(len(OPERATIONS)), OPERATIONS)
-    axes.set_ylabel("per second, one worker")
-    axes.set_title("P4: the hub beside the raw-Redis ceiling")
-    axes.legend(fontsize="small")
-    figure.tight_layout()
-    figure.savefig(out / "p4_hub.png", dpi=120)
-    plt.close(figure)
+    common.grouped_bars(
+        out,
+        "p4_hub",
+        groups=OPERATIONS,
+        series={
+            label: [common.median(results[f"{o} {who}"]) for o in OPERATIONS]
+            for who, label in (("hub", "dingmw hub"), ("ceiling", "raw-Redis ceiling"))
+        },
+        ylabel="per second, one worker",
+        title="P4: the hub beside the raw-Redis ceiling",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
