@@ -190,3 +190,11 @@ def login(
     config = start_login(client, next_path)
     location = fake.scan(config["authorize_url"], unionid)
     return client.get(location, headers=HTML)
+
+
+def command_of(op: object) -> str:
+    """The store method a batched store effect stands for: get, put, take or delete."""
+    from dingmw.core.effects import StoreDelete, StoreGet, StorePut, StoreTake
+
+    names = {StoreGet: "get", StorePut: "put", StoreTake: "take", StoreDelete: "delete"}
+    return names[type(op)]

@@ -18,7 +18,7 @@ from dingmw.hub import Hub, HubSettings, create_app
 from dingmw.stores.memory import MemoryStore
 from dingmw.testing import DEFAULT_APP_KEY, DEFAULT_CORP_ID, LISI, ZHANGSAN, FakeDingTalk
 
-from .support import HTML, TestClient, build_client, make_settings, page_config
+from .support import HTML, TestClient, build_client, command_of, make_settings, page_config
 
 HUB = "http://hub.test"
 SITE_A = "http://site-a.test"
@@ -855,7 +855,7 @@ class RoundTrips(MemoryStore):
         return super().take(key)
 
     def batch(self, ops: Any) -> Any:
-        self.trips.append([op.command for op in ops])
+        self.trips.append([command_of(op) for op in ops])
         self._batching = True
         try:
             return super().batch(ops)

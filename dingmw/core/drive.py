@@ -42,7 +42,7 @@ import httpx
 
 from .. import observe
 from ..errors import LoginError, StoreError, UpstreamError
-from ..stores import AsyncStore, Op, Store, StoreReply
+from ..stores import AsyncStore, BatchOp, Store, StoreReply
 from .effects import (
     CALL_EXTENSION,
     All,
@@ -71,24 +71,20 @@ def network_error(request: httpx.Request, exc: httpx.HTTPError) -> UpstreamError
     return UpstreamError(call, f"network error ({type(exc).__name__})")
 
 
-def store_ops(effect: All) -> list[Op] | None:
+_BATCHED = (StoreGet, StorePut, StoreTake, StoreDelete)
+
+
+def store_ops(effect: All) -> list[BatchOp] | None:
     """`effect`'s operations as one store batch, or None unless all are get/put/take/delete."""
-    ops: list[Op] = []
+    ops: list[BatchOp] = []
     for item in effect.effects:
-        if isinstance(item, StoreGet):
-            ops.append(Op("get", item.key))
-        elif isinstance(item, StorePut):
-            ops.append(Op("put", item.key, item.value, item.ttl, item.only_if_absent))
-        elif isinstance(item, StoreTake):
-            ops.append(Op("take", item.key))
-        elif isinstance(item, StoreDelete):
-            ops.append(Op("delete", item.key))
-        else:
+        if not isinstance(item, _BATCHED):
             return None
+        ops.append(item)
     return ops
 
 
-def batch_of(store: object, effect: All) -> tuple[Any, list[Op]] | None:
+def batch_of(store: object, effect: All) -> tuple[Any, list[BatchOp]] | None:
     """The store's `batch` method and `effect`'s operations, when both exist."""
     method = getattr(store, "batch", None)
     if method is None:
@@ -273,7 +269,7 @@ class SyncRunner:
             return Replies(tuple(self.pool.map(self.attempt, effect.effects)))
         raise TypeError(f"unknown effect {effect!r}")
 
-    def batch(self, method: Any, ops: list[Op]) -> Replies:
+    def batch(self, method: Any, ops: list[BatchOp]) -> Replies:
         """Independent store operations in one round trip (the store's `batch`)."""
         try:
             replies: list[StoreReply] | StoreError = method(ops)
@@ -360,7 +356,7 @@ class AsyncRunner:
             return Replies(tuple(await self.pool.map(self.attempt, effect.effects)))
         raise TypeError(f"unknown effect {effect!r}")
 
-    async def batch(self, method: Any, ops: list[Op]) -> Replies:
+    async def batch(self, method: Any, ops: list[BatchOp]) -> Replies:
         """Independent store operations in one round trip (the store's `batch`)."""
         try:
             replies: list[StoreReply] | StoreError = await method(ops)

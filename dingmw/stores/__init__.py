@@ -6,51 +6,43 @@ match the core's store effects: get, put (optionally only if absent), take
 operation names one key, so each one is a single Redis command on one key, and
 a Redis Cluster serves them all without cross-slot keys.
 
-A store may also offer `batch(ops)`: several independent operations (`Op`) in
-one round trip (a Redis pipeline; not a transaction), answered in order, or a
-`StoreError` for the whole batch. The drivers use it, when a store has it, for
-a flow's independent store operations (an `All` of them); a store without it
-gets them one by one.
+A store may also offer `batch(ops)`: several independent operations (the
+core's own store effects: `StoreGet`, `StorePut`, `StoreTake`, `StoreDelete`)
+in one round trip (a Redis pipeline; not a transaction), answered in order,
+or a `StoreError` for the whole batch. The drivers use it, when a store has
+it, for a flow's independent store operations (an `All` of them); a store
+without it gets them one by one.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
-from typing import Literal, Protocol
+from typing import Protocol, TypeAlias
 
+from ..core.effects import StoreDelete, StoreGet, StorePut, StoreTake
+
+BatchOp: TypeAlias = StoreGet | StorePut | StoreTake | StoreDelete
 StoreReply = str | bool | None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Op:
-    """One operation of a batch: what the method of the same name would do."""
-
-    command: Literal["get", "put", "take", "delete"]
-    key: str
-    value: str = ""
-    ttl: float = 0.0
-    only_if_absent: bool = False
-
-
-def apply(store: Store, op: Op) -> StoreReply:
+def apply(store: Store, op: BatchOp) -> StoreReply:
     """`op` on `store`, by its method of the same name (a batch done one by one)."""
-    if op.command == "get":
+    if isinstance(op, StoreGet):
         return store.get(op.key)
-    if op.command == "put":
+    if isinstance(op, StorePut):
         return store.put(op.key, op.value, op.ttl, only_if_absent=op.only_if_absent)
-    if op.command == "take":
+    if isinstance(op, StoreTake):
         return store.take(op.key)
     store.delete(op.key)
     return None
 
 
 class BatchStore(Protocol):
-    def batch(self, ops: Sequence[Op]) -> list[StoreReply]: ...
+    def batch(self, ops: Sequence[BatchOp]) -> list[StoreReply]: ...
 
 
 class AsyncBatchStore(Protocol):
-    async def batch(self, ops: Sequence[Op]) -> list[StoreReply]: ...
+    async def batch(self, ops: Sequence[BatchOp]) -> list[StoreReply]: ...
 
 
 class Store(Protocol):

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from cachetools import TLRUCache
 
-from . import Op, StoreReply, apply
+from . import BatchOp, StoreReply, apply
 
 DEFAULT_MAXSIZE = 100_000
 
@@ -52,7 +52,7 @@ class MemoryStore:
         with self._lock:
             self._data.pop(key, None)
 
-    def batch(self, ops: Sequence[Op]) -> list[StoreReply]:
+    def batch(self, ops: Sequence[BatchOp]) -> list[StoreReply]:
         return [apply(self, op) for op in ops]
 
     def ping(self, within: float) -> None:
@@ -80,7 +80,7 @@ class AsyncMemoryStore:
     async def delete(self, key: str) -> None:
         self.sync.delete(key)
 
-    async def batch(self, ops: Sequence[Op]) -> list[StoreReply]:
+    async def batch(self, ops: Sequence[BatchOp]) -> list[StoreReply]:
         return self.sync.batch(ops)
 
     async def ping(self, within: float) -> None:

@@ -50,8 +50,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException, RedisError
 
 from .. import metrics
+from ..core.effects import StoreGet, StorePut, StoreTake
 from ..errors import ConfigError, StoreError
-from . import Op, StoreReply
+from . import BatchOp, StoreReply
 from .redis_clients import AsyncClient, AsyncCloser, Closer, SyncClient, async_client, sync_client
 from .urls import BadStoreURL, ParsedStoreURL, parse_store_url
 
@@ -110,27 +111,27 @@ def _text(value: bytes | str | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _queue(pipe: Any, namespace: str, ops: Sequence[Op]) -> None:
+def _queue(pipe: Any, namespace: str, ops: Sequence[BatchOp]) -> None:
     """Queue `ops` on a redis-py pipeline (sync or async, single or Cluster)."""
     for op in ops:
         name = namespace + op.key
-        if op.command == "get":
+        if isinstance(op, StoreGet):
             pipe.get(name)
-        elif op.command == "put":
+        elif isinstance(op, StorePut):
             pipe.set(name, op.value, px=_milliseconds(op.ttl), nx=op.only_if_absent)
-        elif op.command == "take":
+        elif isinstance(op, StoreTake):
             pipe.getdel(name)
         else:
             pipe.delete(name)
 
 
-def _replies(ops: Sequence[Op], replies: Sequence[Any]) -> list[StoreReply]:
+def _replies(ops: Sequence[BatchOp], replies: Sequence[Any]) -> list[StoreReply]:
     """A pipeline's replies as the single operations' methods would return them."""
     out: list[StoreReply] = []
     for op, reply in zip(ops, replies, strict=True):
-        if op.command in ("get", "take"):
+        if isinstance(op, StoreGet | StoreTake):
             out.append(_text(reply))
-        elif op.command == "put":
+        elif isinstance(op, StorePut):
             out.append(bool(reply))
         else:
             out.append(None)
@@ -215,7 +216,7 @@ class RedisStore:
         name = self.namespace + key
         self._call("DEL", lambda: self.client.delete(name))
 
-    def batch(self, ops: Sequence[Op]) -> list[StoreReply]:
+    def batch(self, ops: Sequence[BatchOp]) -> list[StoreReply]:
         def run() -> list[Any]:
             pipe = self.client.pipeline(transaction=False)
             _queue(pipe, self.namespace, ops)
@@ -340,7 +341,7 @@ class AsyncRedisStore:
         name = self.namespace + key
         await self._call("DEL", lambda c: c.delete(name))
 
-    async def batch(self, ops: Sequence[Op]) -> list[StoreReply]:
+    async def batch(self, ops: Sequence[BatchOp]) -> list[StoreReply]:
         async def run(client: AsyncClient) -> list[Any]:
             pipe = client.pipeline(transaction=False)
             _queue(pipe, self.namespace, ops)

@@ -36,6 +36,8 @@ from dingmw.core.effects import (
 from dingmw.errors import StoreError, UpstreamError
 from dingmw.stores.memory import AsyncMemoryStore, MemoryStore
 
+from ..support import command_of
+
 URL = "https://oapi.example/thing"
 WAIT = 10.0  # seconds: only a safety net so a broken lock fails instead of hanging
 
@@ -560,7 +562,7 @@ class BatchCounting(MemoryStore):
         self.fail = fail
 
     def batch(self, ops: Any) -> Any:
-        self.batches.append([op.command for op in ops])
+        self.batches.append([command_of(op) for op in ops])
         if self.fail:
             raise StoreError("Redis PIPELINE unreachable")
         return super().batch(ops)

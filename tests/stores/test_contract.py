@@ -19,7 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
-from dingmw.stores import AsyncStore, Op, Store, StoreReply
+from dingmw.core.effects import StoreDelete, StoreGet, StorePut, StoreTake
+from dingmw.stores import AsyncStore, BatchOp, Store, StoreReply
 from dingmw.stores.memory import MemoryStore
 from dingmw.stores.redis import AsyncRedisStore, RedisStore
 
@@ -59,7 +60,7 @@ class SyncFace:
     async def ping(self, within: float) -> None:
         self.store.ping(within)
 
-    async def batch(self, ops: Sequence[Op]) -> list[StoreReply]:
+    async def batch(self, ops: Sequence[BatchOp]) -> list[StoreReply]:
         return self.store.batch(ops)  # type: ignore[attr-defined, no-any-return]
 
 
@@ -277,12 +278,12 @@ async def test_a_batch_answers_each_operation_in_order(subject: Subject) -> None
     batch = subject.store.batch  # type: ignore[attr-defined]
     replies = await batch(
         [
-            Op("get", "{a}held"),
-            Op("put", "{a}held", "new", 60, only_if_absent=True),
-            Op("put", "{b}fresh", "value", 60),
-            Op("take", "{a}held"),
-            Op("get", "{b}missing"),
-            Op("delete", "{b}fresh"),
+            StoreGet("{a}held"),
+            StorePut("{a}held", "new", 60, only_if_absent=True),
+            StorePut("{b}fresh", "value", 60),
+            StoreTake("{a}held"),
+            StoreGet("{b}missing"),
+            StoreDelete("{b}fresh"),
         ]
     )
     assert replies == ["old", False, True, "old", None, None]
@@ -292,6 +293,6 @@ async def test_a_batch_answers_each_operation_in_order(subject: Subject) -> None
 
 async def test_a_batch_writes_expire_like_single_ones(subject: Subject) -> None:
     batch = subject.store.batch  # type: ignore[attr-defined]
-    assert await batch([Op("put", "short", "v", subject.short_ttl)]) == [True]
+    assert await batch([StorePut("short", "v", subject.short_ttl)]) == [True]
     assert await subject.store.get("short") == "v"
     await subject.wait_expired("short", subject.short_ttl)
