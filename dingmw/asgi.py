@@ -151,10 +151,13 @@ class ASGIMiddleware:
             await self.app(scope, receive, send)
             return
         cookie, spoofed = self.identity_headers.scan(scope["headers"])
+        path = route_path(scope)
         try:
-            decision = self.core.quick(
-                route_path(scope), cookie, lambda: request_from_scope(scope)
-            ) or self.core.decide(request_from_scope(scope))
+            decision = (
+                self.core.hit(path, cookie)
+                or self.core.quick(path, cookie, lambda: request_from_scope(scope))
+                or self.core.decide(request_from_scope(scope))
+            )
         except Exception:
             log.exception("dingmw: internal error while deciding a request")
             decision = Respond(INTERNAL_ERROR)

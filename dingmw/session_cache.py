@@ -6,7 +6,11 @@ so other cookies beside it, however large or many, cost nothing), it holds:
 * verified sessions, in a `cachetools.LRUCache` whose size is the sum of the
   entries' weights (`Entry.size`: the cookie value, two bytes per byte of its
   plaintext, and a fixed overhead), at most `max_bytes`. The least recently used
-  session is dropped first, and a dropped one is simply verified again;
+  session is dropped first, and a dropped one is simply verified again. A hit
+  is a read of a plain dict beside it (the LRU's own read is several Python
+  calls); the core records a session's use in the LRU order at most every
+  `core.session.TOUCH_EVERY` seconds (`touch`), so the order is exact to within
+  those seconds;
 * cookie values found bad (forged, altered, expired, revoked, for another
   site), in a `cachetools.TTLCache` of at most `bad_bytes` for `bad_ttl`
   seconds, so a bad cookie sent again is refused without decrypting it again.
@@ -15,9 +19,8 @@ so other cookies beside it, however large or many, cost nothing), it holds:
 So the memory a flood of distinct cookies can take is bounded by
 `max_bytes + bad_bytes` (36 MiB by default) whatever is sent. One lock
 serialises the changes (WSGI servers call from many threads); a read, the hot
-path, takes no lock: under the GIL each step of `LRUCache.__getitem__` (a dict
-read, an `OrderedDict.move_to_end`) is atomic, and an entry a concurrent
-change removed reads as a miss (`KeyError`), which only means verifying again.
+path, takes no lock: a dict read is atomic under the GIL, and an entry a
+concurrent change removed reads as a miss, which only means verifying again.
 """
 
 from __future__ import annotations
@@ -46,6 +49,25 @@ def _bad_size(size: int) -> int:
     return size
 
 
+class _Verified(LRUCache[str, Entry]):
+    """cachetools' LRU, keeping `index` (a plain dict of the same entries) in step.
+
+    Every change goes through `__setitem__` or `__delitem__` (an eviction too:
+    cachetools' `popitem` deletes the least recently used key)."""
+
+    def __init__(self, maxsize: int, index: dict[str, Entry]) -> None:
+        super().__init__(maxsize=maxsize, getsizeof=_entry_size)
+        self._index = index
+
+    def __setitem__(self, key: str, value: Entry) -> None:
+        super().__setitem__(key, value)
+        self._index[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._index.pop(key, None)
+
+
 class VerifiedSessions:
     """A `dingmw.core.session.SessionCache` on cachetools, safe across threads."""
 
@@ -59,17 +81,17 @@ class VerifiedSessions:
     ) -> None:
         self.max_bytes = max_bytes
         self.bad_bytes = bad_bytes
-        self._good: LRUCache[str, Entry] = LRUCache(maxsize=max_bytes, getsizeof=_entry_size)
+        self._index: dict[str, Entry] = {}
+        self._good = _Verified(max_bytes, self._index)
+        self.get = self._index.get  # the hot path: `get(value)`, one C call
         self._bad: TTLCache[str, int] = TTLCache(
             maxsize=bad_bytes, ttl=bad_ttl, timer=timer, getsizeof=_bad_size
         )
         self._lock = threading.Lock()
 
-    def get(self, value: str) -> Entry | None:
-        try:
-            return self._good[value]
-        except KeyError:
-            return None
+    def touch(self, value: str) -> None:
+        with self._lock:
+            self._good.get(value)  # a read moves it to the LRU's recent end
 
     def add(self, value: str, entry: Entry) -> None:
         if entry.size > self.max_bytes:

@@ -106,11 +106,14 @@ class WSGIMiddleware:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         try:
             path = environ.get("PATH_INFO", "") or "/"
-            decision = self.core.quick(
-                path if path.isascii() else _unwsgi(path),
-                environ.get("HTTP_COOKIE", ""),
-                lambda: request_from_environ(environ),
-            ) or self.core.decide(request_from_environ(environ))
+            if not path.isascii():
+                path = _unwsgi(path)
+            cookie = environ.get("HTTP_COOKIE", "")
+            decision = (
+                self.core.hit(path, cookie)
+                or self.core.quick(path, cookie, lambda: request_from_environ(environ))
+                or self.core.decide(request_from_environ(environ))
+            )
         except Exception:
             log.exception("dingmw: internal error while deciding a request")
             decision = Respond(INTERNAL_ERROR)

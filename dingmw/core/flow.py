@@ -184,6 +184,13 @@ class Core:
 
     # The entry points -----------------------------------------------------
 
+    def hit(self, path: str, cookie_header: str) -> Forward | None:
+        """The hot path, nothing built: `Forward` for a request to the app that carries
+        a verified session whose re-check is not due, else None (then `quick`)."""
+        if path.startswith(self.prefix) and own_route(path, self.prefix) is not None:
+            return None
+        return self.sessions.cached(cookie_header)
+
     def quick(
         self,
         path: str,

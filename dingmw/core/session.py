@@ -46,6 +46,9 @@ _OPTIONAL = ("avatar_url", "title", "job_number", "mobile", "email", "dept_ids",
 # about 2.1 KB for a typical person, so the 32 MiB bound holds some 16,000 sessions.
 ENTRY_OVERHEAD = 1280
 PLAIN_WEIGHT = 2
+# A hit records the session's recency in the cache's LRU order at most this often (seconds):
+# the hot path's lookup is then one dict read, and an LRU of seconds' resolution is enough.
+TOUCH_EVERY = 5.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -64,7 +67,9 @@ class Entry:
     """A session in the cache of verified sessions.
 
     `check_at` is when the allow-lists and the store's revocations must be
-    consulted again (0: never yet in this process); `refused` is the
+    consulted again (0: never yet in this process); `touch_at` is when a hit
+    next records the session's recency in the cache (`SessionCache.touch`),
+    never after `check_at`, so the hot path compares one time; `refused` is the
     allow-list's answer when the person may no longer use the site;
     `forward` is the hot path's answer, built once.
     """
@@ -72,6 +77,7 @@ class Entry:
     session: Session
     size: int
     check_at: float = 0.0
+    touch_at: float = 0.0
     refused: LoginError | None = None
     forward: Forward = dataclasses.field(init=False)
 
@@ -86,7 +92,13 @@ class SessionCache(Protocol):
     several threads. `dingmw.session_cache.VerifiedSessions` is the one in use.
     """
 
-    def get(self, value: str) -> Entry | None: ...
+    def get(self, value: str) -> Entry | None:
+        """The entry of `value`, without recording its use (the hot path)."""
+        ...
+
+    def touch(self, value: str) -> None:
+        """Record that `value`'s session was used now (its place in the LRU order)."""
+        ...
 
     def add(self, value: str, entry: Entry) -> None: ...
 
@@ -141,8 +153,14 @@ class Sessions:
             if not value:
                 return None
         entry = self._cache.get(value)
-        if entry is None or entry.refused is not None or self._clock() >= entry.check_at:
+        if entry is None or entry.refused is not None:
             return None
+        now = self._clock()
+        if now >= entry.touch_at:
+            if now >= entry.check_at:
+                return None
+            entry.touch_at = min(now + TOUCH_EVERY, entry.check_at)
+            self._cache.touch(value)
         return entry.forward
 
     def due(self, cookie_header: str) -> tuple[str, Entry] | None:
@@ -173,18 +191,24 @@ class Sessions:
         (trailing spaces, quotes) is simply not in the cache, and anything
         unusual returns None: the caller then asks `cookie_value`.
         """
+        # Slices and operators rather than str methods where they can: on the hot path a
+        # method call costs more than the scan it makes.
         name = self._name
-        start = header.find(name)
-        if start < 0:
+        size = len(name)
+        if header[:size] == name:  # first (or alone): nothing earlier to check
+            start = 0
+        else:
+            start = header.find(name)
+            if start < 0:
+                return None
+            if not (header[start - 2 : start] == "; " or header[start - 1] == ";"):
+                return None
+            if header.find('"', 0, start) >= 0:
+                return None
+        after = start + size
+        if header[after : after + 1] != "=":
             return None
-        after = start + len(name)
-        if not header.startswith("=", after):
-            return None
-        if start and not (header.startswith("; ", start - 2) or header[start - 1] == ";"):
-            return None
-        if start and header.find('"', 0, start) >= 0:
-            return None
-        end = header.find(";", after)
+        end = header.find(";", after) if ";" in header else -1
         value = header[after + 1 : end] if end >= 0 else header[after + 1 :]
         if '"' in value or " " in value or "\t" in value:
             return None
@@ -224,6 +248,7 @@ class Sessions:
         """Record a re-check: the next one is due `recheck` seconds from now."""
         entry.refused = refused
         entry.check_at = min(self._clock() + self.recheck, entry.session.expires)
+        entry.touch_at = 0.0  # the next hit records its use
 
     def forget(self, value: str) -> None:
         """Drop a session from this process's cache and remember its value as bad for a while."""
@@ -234,7 +259,7 @@ class Sessions:
         """Make every cached session of `unionid` due for a re-check now."""
         for entry in self._cache.entries():
             if entry.session.identity.unionid == unionid:
-                entry.check_at = 0.0
+                entry.check_at = entry.touch_at = 0.0
 
     def open(self, value: str, now: float) -> tuple[Session, int] | None:
         """The session in a cookie value (and its plaintext's size), or None."""

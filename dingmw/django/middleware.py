@@ -105,12 +105,13 @@ class DingTalkMiddleware:
 
     def decide(self, request: HttpRequest) -> Decision:
         try:
-            quick = self.core.quick(
-                request.path_info,
-                request.META.get("HTTP_COOKIE", ""),
-                lambda: web_request(request),
+            path = request.path_info
+            cookie = request.META.get("HTTP_COOKIE", "")
+            return (
+                self.core.hit(path, cookie)
+                or self.core.quick(path, cookie, lambda: web_request(request))
+                or self.core.decide(web_request(request))
             )
-            return quick or self.core.decide(web_request(request))
         except Exception:
             log.exception("dingmw: internal error while deciding a request")
             return Respond(INTERNAL_ERROR)

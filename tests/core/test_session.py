@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from dingmw.core.session import MAX_COOKIE_BYTES, Entry, Sessions
+from dingmw.core.session import MAX_COOKIE_BYTES, TOUCH_EVERY, Entry, Sessions
 from dingmw.core.signing import Sealer, b64decode, b64encode
 from dingmw.identity import Identity
 from dingmw.session_cache import BAD_OVERHEAD, VerifiedSessions
@@ -416,6 +416,74 @@ def test_the_cache_never_holds_more_than_its_bytes() -> None:
         assert load(s, header_for(b64encode(bytes([i % 256]) * 3000))) is None
         assert cache.weight <= 250_000
     assert 0 < len(cache) < 300  # the least recently used were dropped
+
+
+def test_the_least_recently_used_session_is_dropped_first() -> None:
+    clock = Clock()
+    issuer = sessions(clock)
+    values = [issued_value(issuer, Identity(unionid=f"u-{i}")) for i in range(4)]
+    probe = VerifiedSessions()
+    s = sessions(clock, cache=probe)
+    first = s.lookup(header_for(values[0]))
+    assert first is not None
+    # Room for three sessions of this size, not four.
+    cache = VerifiedSessions(max_bytes=first[1].size * 3 + first[1].size // 2, timer=clock)
+    s = sessions(clock, cache=cache)
+    for value in values[:3]:
+        found = s.lookup(header_for(value))
+        assert found is not None
+        s.checked(found[1])
+    clock.advance(1)
+    assert s.cached(header_for(values[0])) is not None  # values[0] is now the most recent
+    assert s.lookup(header_for(values[3])) is not None  # a fourth: the LRU one goes
+    assert len(cache) == 3
+    assert cache.get(values[1]) is None  # dropped from the hot path's index too
+    assert [cache.get(v) is not None for v in (values[0], values[2], values[3])] == [True] * 3
+
+
+class CountingCache(VerifiedSessions):
+    def __init__(self, clock: Clock) -> None:
+        super().__init__(timer=clock)
+        self.touched: list[str] = []
+
+    def touch(self, value: str) -> None:
+        self.touched.append(value)
+        super().touch(value)
+
+
+def test_a_hit_records_its_use_at_most_every_few_seconds() -> None:
+    """The hot path is one dict read; the LRU order is updated once per TOUCH_EVERY."""
+    clock = Clock()
+    cache = CountingCache(clock)
+    s = sessions(clock, cache=cache)
+    value = issued_value(s)
+    for _ in range(100):
+        assert s.cached(header_for(value)) is not None
+    assert cache.touched == [value]
+    clock.advance(TOUCH_EVERY - 0.5)
+    assert s.cached(header_for(value)) is not None
+    assert cache.touched == [value]
+    clock.advance(1)
+    for _ in range(100):
+        assert s.cached(header_for(value)) is not None
+    assert cache.touched == [value, value]
+
+
+def test_a_due_recheck_is_never_hidden_by_the_touch_interval() -> None:
+    clock = Clock()
+    s = sessions(clock)
+    value = issued_value(s)
+    assert s.cached(header_for(value)) is not None
+    clock.advance(s.recheck - 1)
+    assert s.cached(header_for(value)) is not None  # touched: next touch after the re-check
+    clock.advance(1)
+    assert s.cached(header_for(value)) is None
+    due = s.due(header_for(value))
+    assert due is not None
+    s.checked(due[1])  # re-checked: good for another minute
+    assert s.cached(header_for(value)) is not None
+    s.recheck_person(FULL.unionid)  # "log out everywhere" seen: due again at once
+    assert s.cached(header_for(value)) is None
 
 
 def test_the_weight_of_an_entry_covers_its_memory() -> None:
