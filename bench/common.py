@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -82,6 +83,44 @@ def interleaved(
         for variant in [*variants[shift:], *variants[:shift]]:
             results[variant].append(measure(variant))
     return results
+
+
+def simultaneous(
+    variants: Sequence[str], rounds: int, measure: Callable[[str], T]
+) -> dict[str, list[T]]:
+    """Measure every variant at the same moment, `rounds` times: each `measure` in a thread
+    of its own (a load generator in a process of its own), started together.
+
+    Servers pinned to one CPU then share it, and the kernel gives each the same share of it,
+    so a variant's rate within a round is the inverse of its CPU cost per request, and a
+    change in the machine's speed (this one drifts by a fifth) strikes all of them at once
+    instead of whichever ran in a slower second."""
+    results: dict[str, list[T]] = {v: [] for v in variants}
+    for _ in range(rounds):
+        found = _at_once(variants, measure)
+        for variant in variants:
+            results[variant].append(found[variant])
+    return results
+
+
+def _at_once(variants: Sequence[str], measure: Callable[[str], T]) -> dict[str, T]:
+    found: dict[str, T] = {}
+    errors: list[BaseException] = []
+
+    def one(variant: str) -> None:
+        try:
+            found[variant] = measure(variant)
+        except BaseException as exc:  # re-raised below, in the caller's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(v,)) for v in variants]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return found
 
 
 def median(values: Sequence[float]) -> float:
