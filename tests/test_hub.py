@@ -863,10 +863,10 @@ class RoundTrips(MemoryStore):
             self._batching = False
 
 
-def test_a_grant_takes_three_store_round_trips_and_userinfo_two(
+def test_a_grant_takes_two_store_round_trips_and_userinfo_two(
     fake: FakeDingTalk, clock: Clock
 ) -> None:
-    """Take the code; mark it used and read both revocation markers; write both tokens."""
+    """Take the code; then mark it used, write both tokens and read both revocation markers."""
     store = RoundTrips(clock)
     settings = make_settings("oauth2", enrich="detail", corp_id=DEFAULT_CORP_ID)
     hub = create_app(
@@ -876,7 +876,7 @@ def test_a_grant_takes_three_store_round_trips_and_userinfo_two(
         code, state = code_of(authorize(browser, fake, ZHANGSAN.unionid))
         store.trips.clear()
         tokens = redeem(browser, f"code={code}&state={state}").json()
-        assert store.trips == [["take"], ["put", "get", "get"], ["put", "put"]]
+        assert store.trips == [["take"], ["put", "put", "put", "get", "get"]]
         store.trips.clear()
         userinfo = browser.get(
             "/dingtalk/userinfo", headers={"authorization": tokens["access_token"]}
@@ -886,4 +886,4 @@ def test_a_grant_takes_three_store_round_trips_and_userinfo_two(
         store.trips.clear()
         body = f"grant_type=refresh_token&refresh_token={tokens['refresh_token']}"
         assert redeem(browser, body).status_code == 200
-        assert store.trips == [["take"], ["put", "get", "get"], ["put", "put"]]
+        assert store.trips == [["take"], ["put", "put", "put", "get", "get"]]

@@ -738,6 +738,31 @@ def test_refresh_cannot_widen_the_scope(browser: httpx.Client, fake: FakeDingTal
 # Logout ------------------------------------------------------------------------------------
 
 
+def test_a_code_is_refused_once_its_hub_session_has_ended(
+    browser: TestClient, fake: FakeDingTalk
+) -> None:
+    """A code minted in a hub session that logs out before the site redeems it gets no
+    tokens, and stays spent."""
+    verifier, challenge = pkce()
+    back = authorize(browser, fake, code_challenge=challenge, code_challenge_method="S256")
+    assert browser.get("/dingtalk/logout", headers=SAME_ORIGIN).status_code == 200
+    grant = {
+        "grant_type": "authorization_code",
+        "code": back.params["code"],
+        "redirect_uri": f"{RP}/cb",
+        "code_verifier": verifier,
+    }
+    refused = token(browser, grant, authorization=basic("rp", RP_SECRET))
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "error": "invalid_grant",
+        "error_description": "the hub session of this code has ended",
+    }
+    again = token(browser, grant, authorization=basic("rp", RP_SECRET))
+    assert again.status_code == 400
+    assert "already used" in again.json()["error_description"]
+
+
 def test_hub_logout_revokes_what_the_session_got(
     hub: Hub, browser: TestClient, fake: FakeDingTalk
 ) -> None:

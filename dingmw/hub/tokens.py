@@ -13,9 +13,11 @@ store dump holds no usable credential. Records expire by themselves.
 * Refresh tokens rotate on use.
 
 Independent store operations go together (`gather`), so a store with
-batches (Redis: a pipeline) serves a grant in three round trips: take the
-code or refresh token; mark it used and read both revocation markers; write
-the new access and refresh tokens. Userinfo takes two.
+batches (Redis: a pipeline) serves a grant in two round trips: take the
+code or refresh token; then mark it used, write the new access and refresh
+tokens and read the login's revocation markers, all at once (tokens written
+for a revoked login are refused at every use, since every use reads the same
+markers, and were never shown to anyone). Userinfo takes two.
 """
 
 from __future__ import annotations
@@ -155,37 +157,40 @@ class HubTokens:
         redirect_url: str | None,
         code_verifier: str | None,
     ) -> Flow[IssuedTokens]:
-        grant, data, revoked = yield from self._take_once("code", code, "code")
-        if grant.client_id != client_id:
-            yield from self._revoke(grant.family)
-            raise GrantError("invalid_grant", "the code was issued to another client")
-        if grant.scope is not None and redirect_url is None:
-            raise GrantError("invalid_grant", "redirect_uri is required and must match")
-        if redirect_url is not None and redirect_url != data.get("r"):
-            raise GrantError("invalid_grant", "redirect_url does not match the authorization")
-        if state is not None and state != data.get("s"):
-            raise GrantError("invalid_grant", "state does not match the authorization")
-        challenge = data.get("cc")
-        if challenge is not None or code_verifier is not None:
-            _check_pkce(challenge, code_verifier)
-        if revoked:
-            raise GrantError("invalid_grant", "the hub session of this code has ended")
-        return (yield from self._issue(grant, nonce=str(data.get("n", ""))))
+        grant, data = yield from self._take("code", code, "code")
+        try:
+            _check_code(
+                grant,
+                data,
+                client_id,
+                state=state,
+                redirect_url=redirect_url,
+                code_verifier=code_verifier,
+            )
+        except GrantError:
+            # Used up all the same; a code shown by another client revokes its login.
+            yield from self._used("code", code, grant, revoke=grant.client_id != client_id)
+            raise
+        revoked = "the hub session of this code has ended"
+        return (yield from self._issue("code", code, grant, revoked, str(data.get("n", ""))))
 
     def refresh(
         self, refresh_token: str, client_id: str, *, scope: str | None = None
     ) -> Flow[IssuedTokens]:
-        grant, _, revoked = yield from self._take_once("refresh", refresh_token, "refresh token")
-        if grant.client_id != client_id:
-            raise GrantError("invalid_grant", "the refresh token belongs to another client")
-        if revoked:
-            raise GrantError("invalid_grant", "the tokens of this login were revoked")
-        if scope is not None:
-            asked = frozenset(scope.split())
-            if grant.scope is None or not asked <= grant.scopes:
-                raise GrantError("invalid_scope", "a refresh may only narrow the scope")
-            grant = dataclasses.replace(grant, scope=" ".join(s for s in scope.split()))
-        return (yield from self._issue(grant))
+        grant, _ = yield from self._take("refresh", refresh_token, "refresh token")
+        try:
+            if grant.client_id != client_id:
+                raise GrantError("invalid_grant", "the refresh token belongs to another client")
+            if scope is not None:
+                asked = frozenset(scope.split())
+                if grant.scope is None or not asked <= grant.scopes:
+                    raise GrantError("invalid_scope", "a refresh may only narrow the scope")
+                grant = dataclasses.replace(grant, scope=" ".join(s for s in scope.split()))
+        except GrantError:
+            yield from self._used("refresh", refresh_token, grant, revoke=False)
+            raise
+        revoked = "the tokens of this login were revoked"
+        return (yield from self._issue("refresh", refresh_token, grant, revoked))
 
     def grant_of(self, access_token: str) -> Flow[Grant | None]:
         """What an access token stands for, or None (unknown, expired or revoked)."""
@@ -206,12 +211,10 @@ class HubTokens:
         """Revoke every token issued in hub session `sid` (the hub's logout)."""
         yield from store_put(f"hub:sid-revoked:{sid}", "1", self.refresh_ttl)
 
-    def _take_once(
-        self, kind: str, secret: str, what: str
-    ) -> Flow[tuple[Grant, dict[str, Any], bool]]:
-        """Take a code or refresh token (single use): its grant, its record, and whether its
-        tokens were revoked. Presenting one that was already used revokes every token of its
-        login: one of the two presenters stole it."""
+    def _take(self, kind: str, secret: str, what: str) -> Flow[tuple[Grant, dict[str, Any]]]:
+        """Take a code or refresh token (single use): its grant and its record. Presenting one
+        that was already used revokes every token of its login: one of the two presenters
+        stole it."""
         raw = yield from store_take(_key(kind, secret))
         if raw is None:
             family = yield from store_get(_key(f"{kind}-used", secret))
@@ -219,22 +222,34 @@ class HubTokens:
                 yield from self._revoke(family)
                 raise GrantError("invalid_grant", f"the {what} was already used; tokens revoked")
             raise GrantError("invalid_grant", f"the {what} is unknown or expired")
-        grant, data = Grant.load(raw)
-        # Marked used, and the revocation markers read, in one round trip.
-        _, *markers = yield from gather(
-            store_put(_key(f"{kind}-used", secret), grant.family, self.refresh_ttl),
-            *(store_get(key) for key in _revocation_keys(grant)),
-        )
-        return grant, data, any(marker is not None for marker in markers)
+        return Grant.load(raw)
 
-    def _issue(self, grant: Grant, *, nonce: str = "") -> Flow[IssuedTokens]:
+    def _used(self, kind: str, secret: str, grant: Grant, *, revoke: bool) -> Flow[None]:
+        """Mark a taken code or refresh token used (and revoke its login), one round trip."""
+        used = store_put(_key(f"{kind}-used", secret), grant.family, self.refresh_ttl)
+        if revoke:
+            yield from gather(used, self._revoke(grant.family))
+        else:
+            yield from used
+
+    def _issue(
+        self, kind: str, secret: str, grant: Grant, revoked: str, nonce: str = ""
+    ) -> Flow[IssuedTokens]:
+        """New tokens for a taken code or refresh token, in one round trip: the taken one
+        marked used, both tokens written, the login's revocation markers read. When a marker
+        is set the tokens written are dead on arrival (every use of a token reads the same
+        markers) and known to nobody: the grant is refused."""
         access = secrets.token_urlsafe(TOKEN_BYTES)
         refresh = secrets.token_urlsafe(TOKEN_BYTES)
         record = grant.dump()
-        yield from gather(
+        _, _, _, *markers = yield from gather(
+            store_put(_key(f"{kind}-used", secret), grant.family, self.refresh_ttl),
             store_put(_key("access", access), record, self.token_ttl),
             store_put(_key("refresh", refresh), record, self.refresh_ttl),
+            *(store_get(key) for key in _revocation_keys(grant)),
         )
+        if any(marker is not None for marker in markers):
+            raise GrantError("invalid_grant", revoked)
         return IssuedTokens(access, refresh, self.token_ttl, grant, nonce)
 
     def _revoke(self, family: str) -> Flow[None]:
@@ -249,6 +264,29 @@ def _revocation_keys(grant: Grant) -> tuple[str, ...]:
     """The markers that revoke `grant`'s tokens: its login's family, and its hub session."""
     family = f"hub:family-revoked:{grant.family}"
     return (family, f"hub:sid-revoked:{grant.sid}") if grant.sid else (family,)
+
+
+def _check_code(
+    grant: Grant,
+    data: dict[str, Any],
+    client_id: str,
+    *,
+    state: str | None,
+    redirect_url: str | None,
+    code_verifier: str | None,
+) -> None:
+    """A taken code's record against the token request that presents it."""
+    if grant.client_id != client_id:
+        raise GrantError("invalid_grant", "the code was issued to another client")
+    if grant.scope is not None and redirect_url is None:
+        raise GrantError("invalid_grant", "redirect_uri is required and must match")
+    if redirect_url is not None and redirect_url != data.get("r"):
+        raise GrantError("invalid_grant", "redirect_url does not match the authorization")
+    if state is not None and state != data.get("s"):
+        raise GrantError("invalid_grant", "state does not match the authorization")
+    challenge = data.get("cc")
+    if challenge is not None or code_verifier is not None:
+        _check_pkce(challenge, code_verifier)
 
 
 def _check_pkce(challenge: object, verifier: str | None) -> None:
