@@ -226,11 +226,15 @@ class HubTokens:
 
     def _used(self, kind: str, secret: str, grant: Grant, *, revoke: bool) -> Flow[None]:
         """Mark a taken code or refresh token used (and revoke its login), one round trip."""
-        used = store_put(_key(f"{kind}-used", secret), grant.family, self.refresh_ttl)
+        used = self._mark_used(kind, secret, grant)
         if revoke:
             yield from gather(used, self._revoke(grant.family))
         else:
             yield from used
+
+    def _mark_used(self, kind: str, secret: str, grant: Grant) -> Flow[bool]:
+        """The record that a code or refresh token was used, naming its login (`_take`)."""
+        return store_put(_key(f"{kind}-used", secret), grant.family, self.refresh_ttl)
 
     def _issue(
         self, kind: str, secret: str, grant: Grant, revoked: str, nonce: str = ""
@@ -243,7 +247,7 @@ class HubTokens:
         refresh = secrets.token_urlsafe(TOKEN_BYTES)
         record = grant.dump()
         _, _, _, *markers = yield from gather(
-            store_put(_key(f"{kind}-used", secret), grant.family, self.refresh_ttl),
+            self._mark_used(kind, secret, grant),
             store_put(_key("access", access), record, self.token_ttl),
             store_put(_key("refresh", refresh), record, self.refresh_ttl),
             *(store_get(key) for key in _revocation_keys(grant)),
