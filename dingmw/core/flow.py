@@ -207,11 +207,11 @@ class Core:
         refused, revoked or the store fails). None means "build a `WebRequest`
         and call `decide`", which answers every other case.
         """
-        if path.startswith(self.prefix) and own_route(path, self.prefix) is not None:
-            return None
-        forward = self.sessions.cached(cookie_header)
+        forward = self.hit(path, cookie_header)
         if forward is not None:
             return forward
+        if path.startswith(self.prefix) and own_route(path, self.prefix) is not None:
+            return None
         if request is not None:
             due = self.sessions.due(cookie_header)
             if due is not None:
