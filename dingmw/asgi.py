@@ -143,18 +143,45 @@ class ASGIMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if self.root_path and not scope.get("root_path"):
-            scope["root_path"] = self.root_path
         if kind != "http" and kind != "websocket":
             if kind == "lifespan":
                 send = self.effects.closing_on_shutdown(send)
             await self.app(scope, receive, send)
             return
+        if self.root_path and not scope.get("root_path"):
+            scope["root_path"] = self.root_path
         cookie, spoofed = self.identity_headers.scan(scope["headers"])
-        path = route_path(scope)
+        path = route_path(scope) if scope.get("root_path") else scope["path"]
+        # The hot path, straight through: a verified session in the cache, nothing to strip.
+        try:
+            forward = self.core.hit(path, cookie)
+        except Exception:  # `_decided` asks again, and answers the error
+            forward = None
+        if forward is not None and not spoofed:
+            identity = forward.identity
+            if identity is not None:
+                scope[IDENTITY_KEY] = identity
+                scope["user"] = DingTalkUser(identity)
+                scope["auth"] = AUTHENTICATED
+                await self.app(scope, receive, send)
+                return
+        await self._decided(scope, receive, send, forward, cookie, path, spoofed)
+
+    async def _decided(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        decision: Forward | Exchange | Respond | None,
+        cookie: str,
+        path: str,
+        spoofed: bool,
+    ) -> None:
+        """Every request but a cached session's: the core decides, flows run, the app or a
+        response answers."""
         try:
             decision = (
-                self.core.hit(path, cookie)
+                decision
                 or self.core.quick(path, cookie, lambda: request_from_scope(scope))
                 or self.core.decide(request_from_scope(scope))
             )
@@ -177,7 +204,7 @@ class ASGIMiddleware:
                 scope["auth"] = AUTHENTICATED
             await self.app(scope, receive, send)
             return
-        if kind == "websocket":
+        if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1008})
             return
         await send_response(decision.response, send, head=scope.get("method") == "HEAD")

@@ -8,9 +8,10 @@ so other cookies beside it, however large or many, cost nothing), it holds:
   plaintext, and a fixed overhead), at most `max_bytes`. The least recently used
   session is dropped first, and a dropped one is simply verified again. A hit
   is a read of a plain dict beside it (the LRU's own read is several Python
-  calls); the core records a session's use in the LRU order at most every
-  `core.session.TOUCH_EVERY` seconds (`touch`), so the order is exact to within
-  those seconds;
+  calls and a lock); the core records a session's use in the LRU order when its
+  re-check falls due (`touch`, once per `DINGMW_SESSION_RECHECK` while it is in
+  use), so the order is "recently used" to within that interval and the hot
+  path writes nothing;
 * cookie values found bad (forged, altered, expired, revoked, for another
   site), in a `cachetools.TTLCache` of at most `bad_bytes` for `bad_ttl`
   seconds, so a bad cookie sent again is refused without decrypting it again.

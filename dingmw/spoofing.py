@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, MutableMapping
-from itertools import repeat
 from typing import Any
 
 log = logging.getLogger("dingmw")
@@ -36,6 +35,7 @@ IDENTITY_HEADERS = (
 )
 IDENTITY_PREFIX = "x-dingtalk-"
 _ENVIRON_PREFIX = "HTTP_X_DINGTALK_"
+_JOINED_PREFIX = "\n" + _ENVIRON_PREFIX
 
 
 class IdentityHeaders:
@@ -93,10 +93,14 @@ class IdentityHeaders:
     # WSGI -----------------------------------------------------------------------
 
     def environ_spoofed(self, environ: MutableMapping[str, Any]) -> bool:
-        """Whether the environ holds an identity-like key (a few lookups, one C-level scan)."""
-        return any(map(environ.__contains__, self._environ_keys)) or any(
-            map(str.startswith, environ, repeat(_ENVIRON_PREFIX))
-        )
+        """Whether the environ holds an identity-like key: a few lookups, and one substring
+        search in its keys joined (a C call per key to `startswith` costs five times more)."""
+        if any(map(environ.__contains__, self._environ_keys)):
+            return True
+        try:
+            return _JOINED_PREFIX in "\n" + "\n".join(environ)
+        except TypeError:  # a key that is not a str (PEP 3333 says they all are)
+            return any(str(key).startswith(_ENVIRON_PREFIX) for key in environ)
 
     def strip_environ(self, environ: MutableMapping[str, Any]) -> None:
         keys = self._environ_keys

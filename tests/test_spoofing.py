@@ -90,3 +90,29 @@ def test_the_screen_and_the_exact_test_agree() -> None:
     for name in (b"x-forwarded-for", b"x-request-id", b"referer", b"remote-addr", b"cookie"):
         assert not headers.match(name), name
         assert not headers.scan([(name, b"v")])[1], name
+
+
+def test_the_environ_screen_finds_every_identity_key_and_nothing_else() -> None:
+    headers = IdentityHeaders(("X-Auth-Request-User",))
+    plain = {
+        "wsgi.input": object(),
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/",
+        "HTTP_HOST": "a.example",
+        "HTTP_COOKIE": "a=1",
+        "HTTP_X_FORWARDED_FOR": "10.0.0.1",
+        "HTTP_X_DINGTALKISH": "not the prefix",
+        "XHTTP_X_DINGTALK_UNIONID": "not at the start",
+    }
+    assert not headers.environ_spoofed(plain)
+    for key in (
+        "HTTP_X_DINGTALK_UNIONID",
+        "HTTP_REMOTE_USER",
+        "HTTP_X_FORWARDED_EMAIL",
+        "HTTP_X_AUTH_REQUEST_USER",
+        "REMOTE_USER",
+    ):
+        assert headers.environ_spoofed({**plain, key: "root"}), key
+    # A key that is not a str (against PEP 3333) is screened rather than crashing.
+    assert not headers.environ_spoofed({**plain, 1: "x"})  # type: ignore[dict-item]
+    assert headers.environ_spoofed({1: "x", "HTTP_X_DINGTALK_USERID": "root"})  # type: ignore[dict-item]

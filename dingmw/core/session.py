@@ -46,9 +46,6 @@ _OPTIONAL = ("avatar_url", "title", "job_number", "mobile", "email", "dept_ids",
 # about 2.1 KB for a typical person, so the 32 MiB bound holds some 16,000 sessions.
 ENTRY_OVERHEAD = 1280
 PLAIN_WEIGHT = 2
-# A hit records the session's recency in the cache's LRU order at most this often (seconds):
-# the hot path's lookup is then one dict read, and an LRU of seconds' resolution is enough.
-TOUCH_EVERY = 5.0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -67,17 +64,16 @@ class Entry:
     """A session in the cache of verified sessions.
 
     `check_at` is when the allow-lists and the store's revocations must be
-    consulted again (0: never yet in this process); `touch_at` is when a hit
-    next records the session's recency in the cache (`SessionCache.touch`),
-    never after `check_at`, so the hot path compares one time; `refused` is the
-    allow-list's answer when the person may no longer use the site;
-    `forward` is the hot path's answer, built once.
+    consulted again (0: never yet in this process), and so when the session's
+    use is next recorded in the cache's LRU order (`SessionCache.touch`): the hot
+    path compares one time and writes nothing; `refused` is the allow-list's
+    answer when the person may no longer use the site; `forward` is the hot
+    path's answer, built once.
     """
 
     session: Session
     size: int
     check_at: float = 0.0
-    touch_at: float = 0.0
     refused: LoginError | None = None
     forward: Forward = dataclasses.field(init=False)
 
@@ -153,14 +149,8 @@ class Sessions:
             if not value:
                 return None
         entry = self._cache.get(value)
-        if entry is None or entry.refused is not None:
+        if entry is None or entry.refused is not None or self._clock() >= entry.check_at:
             return None
-        now = self._clock()
-        if now >= entry.touch_at:
-            if now >= entry.check_at:
-                return None
-            entry.touch_at = min(now + TOUCH_EVERY, entry.check_at)
-            self._cache.touch(value)
         return entry.forward
 
     def due(self, cookie_header: str) -> tuple[str, Entry] | None:
@@ -175,6 +165,9 @@ class Sessions:
         now = self._clock()
         if now < entry.check_at or now >= entry.session.expires:
             return None
+        # The session is in use: its place in the LRU order is recorded here, once per
+        # re-check, never on the hot path.
+        self._cache.touch(value)
         return value, entry
 
     def has_cookie(self, cookie_header: str) -> bool:
@@ -187,9 +180,11 @@ class Sessions:
         For `a=1; <name>=<value>; ...` with no quote before the cookie and the
         name nowhere earlier, werkzeug's grammar splits exactly at `;`, so the
         value is the text up to the next `;`: found with a few `str.find`s,
-        without the full parse `cookie_value` may need. A value it gets wrong
-        (trailing spaces, quotes) is simply not in the cache, and anything
-        unusual returns None: the caller then asks `cookie_value`.
+        without the full parse `cookie_value` may need. A value it reads
+        differently from werkzeug (trailing spaces, quotes) is not checked for:
+        it holds a character no sealed cookie has, so it is never in the cache
+        (a miss, then `decide` parses the header properly). Anything else unusual
+        returns None: the caller then asks `cookie_value`.
         """
         # Slices and operators rather than str methods where they can: on the hot path a
         # method call costs more than the scan it makes.
@@ -209,10 +204,7 @@ class Sessions:
         if header[after : after + 1] != "=":
             return None
         end = header.find(";", after) if ";" in header else -1
-        value = header[after + 1 : end] if end >= 0 else header[after + 1 :]
-        if '"' in value or " " in value or "\t" in value:
-            return None
-        return value
+        return header[after + 1 : end] if end >= 0 else header[after + 1 :]
 
     def lookup(self, cookie_header: str) -> tuple[str, Entry] | None:
         """The request's session (cookie value and cache entry), opening it when not cached.
@@ -248,7 +240,6 @@ class Sessions:
         """Record a re-check: the next one is due `recheck` seconds from now."""
         entry.refused = refused
         entry.check_at = min(self._clock() + self.recheck, entry.session.expires)
-        entry.touch_at = 0.0  # the next hit records its use
 
     def forget(self, value: str) -> None:
         """Drop a session from this process's cache and remember its value as bad for a while."""
@@ -259,7 +250,7 @@ class Sessions:
         """Make every cached session of `unionid` due for a re-check now."""
         for entry in self._cache.entries():
             if entry.session.identity.unionid == unionid:
-                entry.check_at = entry.touch_at = 0.0
+                entry.check_at = 0.0
 
     def open(self, value: str, now: float) -> tuple[Session, int] | None:
         """The session in a cookie value (and its plaintext's size), or None."""

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from dingmw.core.session import MAX_COOKIE_BYTES, TOUCH_EVERY, Entry, Sessions
+from dingmw.core.session import MAX_COOKIE_BYTES, Entry, Sessions
 from dingmw.core.signing import Sealer, b64decode, b64encode
 from dingmw.identity import Identity
 from dingmw.session_cache import BAD_OVERHEAD, VerifiedSessions
@@ -433,8 +433,9 @@ def test_the_least_recently_used_session_is_dropped_first() -> None:
         found = s.lookup(header_for(value))
         assert found is not None
         s.checked(found[1])
-    clock.advance(1)
-    assert s.cached(header_for(values[0])) is not None  # values[0] is now the most recent
+    clock.advance(s.recheck)
+    assert s.cached(header_for(values[0])) is None  # due for its re-check
+    assert s.due(header_for(values[0])) is not None  # values[0] is now the most recent
     assert s.lookup(header_for(values[3])) is not None  # a fourth: the LRU one goes
     assert len(cache) == 3
     assert cache.get(values[1]) is None  # dropped from the hot path's index too
@@ -451,31 +452,33 @@ class CountingCache(VerifiedSessions):
         super().touch(value)
 
 
-def test_a_hit_records_its_use_at_most_every_few_seconds() -> None:
-    """The hot path is one dict read; the LRU order is updated once per TOUCH_EVERY."""
+def test_a_hit_writes_nothing_and_a_recheck_records_the_use() -> None:
+    """The hot path is one dict read; the LRU order is updated when a re-check is due."""
     clock = Clock()
     cache = CountingCache(clock)
     s = sessions(clock, cache=cache)
     value = issued_value(s)
     for _ in range(100):
         assert s.cached(header_for(value)) is not None
+    assert cache.touched == []
+    clock.advance(s.recheck)
+    assert s.cached(header_for(value)) is None
+    due = s.due(header_for(value))
+    assert due is not None
     assert cache.touched == [value]
-    clock.advance(TOUCH_EVERY - 0.5)
-    assert s.cached(header_for(value)) is not None
-    assert cache.touched == [value]
-    clock.advance(1)
+    s.checked(due[1])
     for _ in range(100):
         assert s.cached(header_for(value)) is not None
-    assert cache.touched == [value, value]
+    assert cache.touched == [value]
 
 
-def test_a_due_recheck_is_never_hidden_by_the_touch_interval() -> None:
+def test_a_due_recheck_is_never_hidden() -> None:
     clock = Clock()
     s = sessions(clock)
     value = issued_value(s)
     assert s.cached(header_for(value)) is not None
     clock.advance(s.recheck - 1)
-    assert s.cached(header_for(value)) is not None  # touched: next touch after the re-check
+    assert s.cached(header_for(value)) is not None
     clock.advance(1)
     assert s.cached(header_for(value)) is None
     due = s.due(header_for(value))
@@ -518,7 +521,8 @@ def test_the_weight_of_a_bad_value_covers_its_memory() -> None:
 
 def test_the_fast_read_of_the_cookie_agrees_with_the_full_parse() -> None:
     """`Sessions.cached` reads the value with a few `find`s when it can: never a different
-    value from `cookie_value` (werkzeug's answer), on many random headers."""
+    value from `cookie_value` (werkzeug's answer) but one no sealed cookie can be, on many
+    random headers."""
     import random
 
     from dingmw.core.http import cookie_value
@@ -545,6 +549,9 @@ def test_the_fast_read_of_the_cookie_agrees_with_the_full_parse() -> None:
         "",
     ]
     seps = [";", "; ", " ; ", ";\t"]
+    sealed = issued_value(s)
+    assert sealed
+    assert not set(sealed) & set('" \t;')  # what the fast reading may get wrong
     checked = 0
     for _ in range(5000):
         chosen = [rng.choice(parts) for _ in range(rng.randint(1, 5))]
@@ -552,5 +559,7 @@ def test_the_fast_read_of_the_cookie_agrees_with_the_full_parse() -> None:
         fast = s._plain_value(header)
         if fast is not None:
             checked += 1
-            assert fast == cookie_value(header, NAME), header
+            if fast != cookie_value(header, NAME):
+                # Read differently only where it holds what no sealed cookie holds: a miss.
+                assert set(fast) & set('" \t'), header
     assert checked > 500
