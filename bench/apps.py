@@ -16,6 +16,12 @@ its own in front of dingmw:
                                               entries and weight);
                                               POST /_bench/reset (empty the store)
 
+    asgi_harness                              asgi_login, but its callback only waits out
+                                              P2's floor (BENCH_FLOOR seconds), or only
+                                              makes oauth2's two DingTalk calls (BENCH_CALLS:
+                                              the fake's URL): the storm's cost outside
+                                              dingmw's callback
+
 The cookies a load generator sends come from `cookies(variant, n)`: n distinct people.
 """
 
@@ -30,6 +36,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 from flask import Flask, Response, session
 from flask.sessions import SecureCookieSessionInterface
 from starlette.applications import Starlette
@@ -40,6 +47,7 @@ from starlette.responses import Response as StarletteResponse
 from starlette.routing import Route
 
 from dingmw import ASGIMiddleware, Identity, Settings, WSGIMiddleware
+from dingmw.clients import async_clients
 from dingmw.stores.memory import MemoryStore
 
 if TYPE_CHECKING:
@@ -263,6 +271,45 @@ def asgi_login_app() -> ASGIApp:
     return app
 
 
+def asgi_harness_app() -> ASGIApp:
+    """P2's harness floor: `asgi_login` with a callback that answers as a login does (302, a
+    session cookie) after only waiting out the floor (BENCH_FLOOR seconds), or, with
+    BENCH_CALLS set to the fake's URL, after only making an oauth2 login's two DingTalk calls
+    (one after the other, through dingmw's pooled clients; their answers unread)."""
+    login = asgi_login_app()
+    wait = float(os.environ.get("BENCH_FLOOR", "0"))
+    fake = os.environ.get("BENCH_CALLS", "")
+    clients = async_clients(timeout=30.0)
+    headers = [
+        (b"location", b"/"),
+        (b"set-cookie", b"dingmw_session=harness; Path=/; HttpOnly"),
+        (b"content-length", b"0"),
+    ]
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") != "/dingtalk/callback":
+            await login(scope, receive, send)
+            return
+        if fake:
+            token = {
+                "clientId": "k",
+                "clientSecret": "s",
+                "code": "c",
+                "grantType": "authorization_code",
+            }
+            await clients.send(
+                httpx.Request("POST", f"{fake}/v1.0/oauth2/userAccessToken", json=token)
+            )
+            me = {"x-acs-dingtalk-access-token": "t"}
+            await clients.send(httpx.Request("GET", f"{fake}/v1.0/contact/users/me", headers=me))
+        else:
+            await asyncio.sleep(wait)
+        await send({"type": "http.response.start", "status": 302, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    return app
+
+
 def wsgi_login_app() -> WSGIApplication:
     store = BenchStore()
     flask = flask_hello()
@@ -288,6 +335,7 @@ BUILDERS: dict[str, Callable[[], Any]] = {
     "wsgi_dingmw": wsgi_dingmw_app,
     "wsgi_sessions": flask_sessions,
     "asgi_login": asgi_login_app,
+    "asgi_harness": asgi_harness_app,
     "wsgi_login": wsgi_login_app,
 }
 _built: dict[str, Any] = {}

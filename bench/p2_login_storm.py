@@ -13,6 +13,13 @@ userAccessToken → users/me (2); with enrichment, → getbyunionid → user/get
 app token being fetched beside the first two. Every storm starts with an empty store, so
 the app token is fetched during it: once, however many people wait for it.
 
+Two more variants measure the storm without dingmw's callback (`apps:asgi_harness`): the same
+ASGI server and login pages, and a callback that answers as a login does after only waiting
+out the oauth2 floor ("waits": what the browsers and uvicorn cost on their own), or after
+only making oauth2's two DingTalk calls through dingmw's pooled clients ("calls": adds httpx
+and the fake, which shares CPU 1 with the browsers). "asgi oauth2" less "calls" is the cost
+of dingmw's own login logic.
+
 Reported per variant and N: callback p50 and p99 against the floor, failures, app-token
 fetches (goal 1), the app server's own CPU time per login (its CPU seconds over the storm,
 login pages included, divided by N; the fake and the browsers run in other processes) and
@@ -54,9 +61,14 @@ CLIENT_TIMEOUT = 60.0
 class Variant:
     adapter: str  # asgi | wsgi
     enrich: bool
+    # The storm without dingmw's callback: "wait" (it only waits out the floor) or "calls" (it
+    # only makes the two DingTalk calls, through dingmw's pooled clients).
+    harness: str = ""
 
     @property
     def name(self) -> str:
+        if self.harness:
+            return f"harness: callback only {'waits' if self.harness == 'wait' else 'calls'}"
         return f"{self.adapter} {'oauth2+enrich' if self.enrich else 'oauth2'}"
 
     @property
@@ -65,7 +77,11 @@ class Variant:
         return 4 if self.enrich else 2
 
 
-VARIANTS = tuple(Variant(a, e) for e in (False, True) for a in ("asgi", "wsgi"))
+VARIANTS = (
+    *(Variant(a, e) for e in (False, True) for a in ("asgi", "wsgi")),
+    Variant("asgi", enrich=False, harness="wait"),
+    Variant("asgi", enrich=False, harness="calls"),
+)
 
 
 @dataclass(frozen=True)
@@ -77,7 +93,7 @@ class Storm:
     wall_seconds: float
 
 
-def app_env(fake_url: str, variant: Variant) -> dict[str, str]:
+def app_env(fake_url: str, variant: Variant, delay: float) -> dict[str, str]:
     env = {
         "DINGMW_FLOW": "oauth2",
         "DINGMW_APP_KEY": DEFAULT_APP_KEY,
@@ -89,6 +105,10 @@ def app_env(fake_url: str, variant: Variant) -> dict[str, str]:
     }
     if variant.enrich:
         env["DINGMW_ENRICH"] = "detail"
+    if variant.harness == "wait":
+        env["BENCH_FLOOR"] = str(variant.chain * delay)
+    elif variant.harness == "calls":
+        env["BENCH_CALLS"] = fake_url
     return common.bench_env(**env)
 
 
@@ -108,18 +128,46 @@ async def prepare(client: httpx.AsyncClient, fake_url: str) -> str:
     return confirm.headers["location"]
 
 
-async def finish(client: httpx.AsyncClient, callback: str) -> float | None:
-    """The timed part: the callback, until its answer is in. None when the login failed."""
-    started = time.perf_counter()
+Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]
+
+
+async def connect(browser: httpx.AsyncClient, callback: str) -> Connection:
+    """A connection to the app for the callback, and its request as bytes (with the browser's
+    cookies, the state cookie among them): opened before the storm, so nothing is timed yet.
+
+    The callbacks are written as bytes rather than sent with httpx, the browsers' client: it
+    costs some 0.6 ms of CPU per request here, so fifty sent at once through it would time
+    mostly the load generator (CPU 1, shared with the fake), the last callback starting 30 ms
+    after the first.
+    """
+    url = browser.base_url.join(callback)
+    cookie = "; ".join(f"{c.name}={c.value}" for c in browser.cookies.jar)
+    request = (
+        f"GET {url.raw_path.decode('ascii')} HTTP/1.1\r\nHost: {url.netloc.decode('ascii')}\r\n"
+        f"Accept: {HTML['accept']}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"
+    ).encode("latin-1")
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    return reader, writer, request
+
+
+async def finish(connection: Connection) -> float | None:
+    """The timed part: the callback, until its answer's head is in. None when the login failed."""
+    reader, writer, request = connection
     try:
-        response = await client.get(callback, headers=HTML)
-    except httpx.HTTPError:
+        started = time.perf_counter()
+        writer.write(request)
+        head = await reader.readuntil(b"\r\n\r\n")
+        took = time.perf_counter() - started
+    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
         return None
-    took = time.perf_counter() - started
+    finally:
+        writer.close()
+    status, *fields = head.decode("latin-1").split("\r\n")
     logged_in = any(
-        value.startswith(f"{COOKIE_NAME}=") for value in response.headers.get_list("set-cookie")
+        name.strip().lower() == "set-cookie" and value.strip().startswith(f"{COOKIE_NAME}=")
+        for name, _, value in (field.partition(":") for field in fields)
     )
-    return took if response.status_code == 302 and logged_in else None
+    return took if status.split(" ")[1:2] == ["302"] and logged_in else None
 
 
 async def calls(fake_url: str) -> dict[str, int]:
@@ -154,11 +202,15 @@ async def storm(server: common.Server, fake_url: str, count: int) -> Storm:
         prepared = await asyncio.gather(
             *(prepare(b, fake_url) for b in browsers), return_exceptions=True
         )
-        callbacks = [
-            (b, url) for b, url in zip(browsers, prepared, strict=True) if isinstance(url, str)
-        ]
+        connections = await asyncio.gather(
+            *(
+                connect(b, url)
+                for b, url in zip(browsers, prepared, strict=True)
+                if isinstance(url, str)
+            )
+        )
         started = time.perf_counter()
-        results = await asyncio.gather(*(finish(b, url) for b, url in callbacks))
+        results = await asyncio.gather(*(finish(c) for c in connections))
         wall = time.perf_counter() - started
         cpu = server.cpu_seconds() - cpu
         after = await calls(fake_url)
@@ -194,12 +246,15 @@ def run(args: Any) -> dict[str, Any]:
     for variant in VARIANTS:
         port = common.free_port()
         if variant.adapter == "asgi":
-            command = common.uvicorn_command("apps:asgi_login", port)
+            app = "apps:asgi_harness" if variant.harness else "apps:asgi_login"
+            command = common.uvicorn_command(app, port)
         else:
             command = common.gunicorn_command(
                 "apps:wsgi_login", port, worker="gthread", threads=args.wsgi_threads
             )
-        specs.append(common.Spec(variant.name, command, port, env=app_env(fake_url, variant)))
+        specs.append(
+            common.Spec(variant.name, command, port, env=app_env(fake_url, variant, delay))
+        )
     results: dict[int, dict[str, list[Storm]]] = {}
     with common.servers(specs) as started:
         apps = {v.name: s for v, s in zip(VARIANTS, started[1:], strict=True)}
