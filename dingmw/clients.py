@@ -72,8 +72,8 @@ class _NoCookies(httpx.Cookies):
 _NO_COOKIES = _NoCookies()
 
 
-class _AsyncClient(httpx.AsyncClient):
-    """`httpx.AsyncClient` with `_NoCookies` as its jar."""
+class _Cookieless:
+    """A client whose jar is `_NoCookies`."""
 
     @property
     def cookies(self) -> httpx.Cookies:
@@ -84,16 +84,12 @@ class _AsyncClient(httpx.AsyncClient):
         raise AttributeError("dingmw's pooled clients keep no cookie")
 
 
-class _Client(httpx.Client):
-    """`httpx.Client` with `_NoCookies` as its jar."""
+class _AsyncClient(_Cookieless, httpx.AsyncClient):
+    pass
 
-    @property
-    def cookies(self) -> httpx.Cookies:
-        return _NO_COOKIES
 
-    @cookies.setter
-    def cookies(self, cookies: object) -> None:
-        raise AttributeError("dingmw's pooled clients keep no cookie")
+class _Client(_Cookieless, httpx.Client):
+    pass
 
 
 @functools.cache
