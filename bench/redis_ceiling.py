@@ -21,10 +21,29 @@ from pathlib import Path
 
 import redis.asyncio
 
+Trips = list[list[list[bytes]]]
+
+
+def encoded(trips: list[list[list[str]]]) -> Trips:
+    """The recorded round trips (latin-1 strings in the JSON) as the bytes the hub sent."""
+    return [[[part.encode("latin-1") for part in command] for command in trip] for trip in trips]
+
+
+async def one_operation(client: redis.asyncio.Redis, trips: Trips) -> None:
+    """One operation's round trips, each awaited before the next, as the hub's flow does."""
+    for trip in trips:
+        if len(trip) == 1:
+            await client.execute_command(*trip[0])  # type: ignore[no-untyped-call]
+            continue
+        pipe = client.pipeline(transaction=False)
+        for command in trip:
+            pipe.execute_command(*command)
+        await pipe.execute()
+
 
 async def replay(url: str, seconds: float, concurrency: int, trips: list[list[list[str]]]) -> None:
     client = redis.asyncio.Redis.from_url(url, decode_responses=True)
-    args = [[[part.encode("latin-1") for part in command] for command in trip] for trip in trips]
+    args = encoded(trips)
     done = 0
     started = time.perf_counter()
     deadline = started + seconds
@@ -32,14 +51,7 @@ async def replay(url: str, seconds: float, concurrency: int, trips: list[list[li
     async def worker() -> None:
         nonlocal done
         while time.perf_counter() < deadline:
-            for trip in args:
-                if len(trip) == 1:
-                    await client.execute_command(*trip[0])  # type: ignore[no-untyped-call]
-                    continue
-                pipe = client.pipeline(transaction=False)
-                for command in trip:
-                    pipe.execute_command(*command)
-                await pipe.execute()
+            await one_operation(client, args)
             done += 1
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))

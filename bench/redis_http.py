@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 import redis.asyncio
+from redis_ceiling import Trips, encoded, one_operation
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -28,13 +29,12 @@ ANSWER = {
     "refresh_token": "r" * 43,
 }
 _client: redis.asyncio.Redis | None = None
-_trips: dict[str, list[list[list[bytes]]]] = {}
+_trips: dict[str, Trips] = {}
 
 
-def trips(name: str) -> list[list[list[bytes]]]:
+def trips(name: str) -> Trips:
     if name not in _trips:
-        recorded = json.loads((FOLDER / f"{name}.json").read_text(encoding="utf-8"))
-        _trips[name] = [[[p.encode("latin-1") for p in c] for c in trip] for trip in recorded]
+        _trips[name] = encoded(json.loads((FOLDER / f"{name}.json").read_text(encoding="utf-8")))
     return _trips[name]
 
 
@@ -42,14 +42,7 @@ async def replay(request: Request) -> Response:
     global _client
     if _client is None:
         _client = redis.asyncio.Redis.from_url(os.environ["BENCH_REDIS"], decode_responses=True)
-    for trip in trips(request.path_params["name"]):
-        if len(trip) == 1:
-            await _client.execute_command(*trip[0])  # type: ignore[no-untyped-call]
-            continue
-        pipe = _client.pipeline(transaction=False)
-        for command in trip:
-            pipe.execute_command(*command)
-        await pipe.execute()
+    await one_operation(_client, trips(request.path_params["name"]))
     return JSONResponse(ANSWER)
 
 
