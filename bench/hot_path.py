@@ -209,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     # Every variant receives the same kind of request, cookie included.
     variants: dict[str, tuple[str, Callable[[], float]]] = {}
     bare_asgi, wrapped_asgi = starlette_app(), ASGIMiddleware(starlette_app(), SETTINGS)
-    bare_wsgi, wrapped_wsgi = flask_app(), WSGIMiddleware(flask_app().wsgi_app, SETTINGS)
+    # Both WSGI variants enter through `Flask.__call__`, as a server calls them.
+    bare_wsgi, wrapped_wsgi = flask_app(), WSGIMiddleware(flask_app(), SETTINGS)
     variants["ASGI bare Starlette hello world"] = ("asgi", lambda: asgi_rate(bare_asgi, cookie, n))
     variants["ASGI dingmw, logged in"] = ("asgi", lambda: asgi_rate(wrapped_asgi, cookie, n))
     variants["ASGI SessionMiddleware + login check"] = (

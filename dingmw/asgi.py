@@ -182,7 +182,7 @@ class ASGIMiddleware:
         try:
             decision = (
                 decision
-                or self.core.quick(path, cookie, lambda: request_from_scope(scope))
+                or self.core.missed(path, cookie, lambda: request_from_scope(scope))
                 or self.core.decide(request_from_scope(scope))
             )
         except Exception:

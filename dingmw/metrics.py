@@ -8,6 +8,7 @@ Nothing is counted on the authenticated request path.
     dingmw_logins_completed_total{flow}
     dingmw_logins_failed_total{flow, reason}
     dingmw_dingtalk_request_duration_seconds{call, outcome}     histogram
+    dingmw_dingtalk_errors_total{call, code}
     dingmw_app_token_fetches_total{call, outcome}
     dingmw_store_operation_duration_seconds{operation, outcome}  histogram
     dingmw_store_errors_total{operation}
@@ -62,6 +63,11 @@ class _Metrics:
             "Calls to DingTalk (or the hub), by call and outcome",
             ["call", "outcome"],
             buckets=DINGTALK_BUCKETS,
+        )
+        self.dingtalk_errors = Counter(
+            "dingmw_dingtalk_errors",
+            "DingTalk answers that carried an error code (an HTTP 200 with errcode != 0 too)",
+            ["call", "code"],
         )
         self.app_tokens = Counter(
             "dingmw_app_token_fetches", "DingTalk app tokens fetched", ["call", "outcome"]
@@ -146,6 +152,13 @@ def session_revoked(scope: str) -> None:
 def dingtalk_observed(call: str, outcome: str, seconds: float) -> None:
     if (m := _metrics) is not None:
         m.dingtalk.labels(m.bounded("call", call), outcome).observe(seconds)
+
+
+def dingtalk_refused(call: str, code: str) -> None:
+    """A DingTalk answer with an error code: oapi answers those with HTTP 200, which the
+    duration histogram's `outcome` counts as `ok`."""
+    if (m := _metrics) is not None:
+        m.dingtalk_errors.labels(m.bounded("call", call), m.bounded("code", code)).inc()
 
 
 @contextmanager

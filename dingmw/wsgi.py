@@ -111,7 +111,7 @@ class WSGIMiddleware:
             cookie = environ.get("HTTP_COOKIE", "")
             decision = (
                 self.core.hit(path, cookie)
-                or self.core.quick(path, cookie, lambda: request_from_environ(environ))
+                or self.core.missed(path, cookie, lambda: request_from_environ(environ))
                 or self.core.decide(request_from_environ(environ))
             )
         except Exception:

@@ -88,6 +88,42 @@ def test_failures_are_counted_by_reason(metered: httpx.Client, fake: FakeDingTal
     )
 
 
+def test_dingtalk_error_codes_are_counted(
+    client_factory: ClientFactory, fake: FakeDingTalk
+) -> None:
+    """oapi answers an error with HTTP 200 (the duration histogram says `ok`): its errcode is
+    counted apart; so is an api.dingtalk.com error's `code`."""
+    client = client_factory(make_settings("sns", metrics=True))
+    before = samples(client)
+    fake.inject("/sns/gettoken", errcode=40089, message="invalid appkey")
+    config = start_login(client)
+    assert (
+        client.get(fake.scan(config["authorize_url"], ZHANGSAN.unionid), headers=HTML).status_code
+        == 502
+    )
+    oauth2 = client_factory(make_settings("oauth2", metrics=True))
+    fake.inject("/v1.0/oauth2/userAccessToken", status=400, code="invalidAuthCode")
+    config = start_login(oauth2)
+    assert (
+        oauth2.get(fake.scan(config["authorize_url"], ZHANGSAN.unionid), headers=HTML).status_code
+        == 502
+    )
+    after = samples(client)
+
+    def delta(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert delta("dingmw_dingtalk_errors_total", call="sns/gettoken", code="40089") == 1
+    assert (
+        delta("dingmw_dingtalk_errors_total", call="oauth2/userAccessToken", code="invalidAuthCode")
+        == 1
+    )
+    assert (
+        delta("dingmw_dingtalk_request_duration_seconds_count", call="sns/gettoken", outcome="ok")
+        == 1
+    )
+
+
 def test_app_token_fetches_and_logouts(client_factory: ClientFactory, fake: FakeDingTalk) -> None:
     client = client_factory(make_settings("sns", metrics=True))
     before = samples(client)

@@ -207,9 +207,16 @@ class Core:
         refused, revoked or the store fails). None means "build a `WebRequest`
         and call `decide`", which answers every other case.
         """
-        forward = self.hit(path, cookie_header)
-        if forward is not None:
-            return forward
+        return self.hit(path, cookie_header) or self.missed(path, cookie_header, request)
+
+    def missed(
+        self,
+        path: str,
+        cookie_header: str,
+        request: Callable[[], WebRequest] | None = None,
+    ) -> Forward | Exchange | None:
+        """`quick` for a request `hit` has already answered None: the cache is not asked
+        for the session's identity again."""
         if path.startswith(self.prefix) and own_route(path, self.prefix) is not None:
             return None
         if request is not None:

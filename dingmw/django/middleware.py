@@ -109,7 +109,7 @@ class DingTalkMiddleware:
             cookie = request.META.get("HTTP_COOKIE", "")
             return (
                 self.core.hit(path, cookie)
-                or self.core.quick(path, cookie, lambda: web_request(request))
+                or self.core.missed(path, cookie, lambda: web_request(request))
                 or self.core.decide(web_request(request))
             )
         except Exception:

@@ -127,6 +127,7 @@ def oapi(call: str, request: httpx.Request) -> Generator[Effect, Reply, dict[str
     if errcode is None:
         raise UpstreamError(call, "errcode is not a number")
     if errcode != 0:
+        metrics.dingtalk_refused(call, str(errcode))
         raise DingTalkError(
             call,
             str(errcode),
@@ -146,6 +147,7 @@ def api(call: str, request: httpx.Request) -> Generator[Effect, Reply, dict[str,
     except ValueError:
         data = None
     if isinstance(data, dict) and data.get("code"):
+        metrics.dingtalk_refused(call, str(data["code"]))
         raise DingTalkError(call, str(data["code"]), str(data.get("message") or ""))
     raise UpstreamError(call, f"HTTP {response.status_code}")
 
