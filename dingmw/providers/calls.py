@@ -146,9 +146,13 @@ def api(call: str, request: httpx.Request) -> Generator[Effect, Reply, dict[str,
         data = json.loads(response.content)
     except ValueError:
         data = None
-    if isinstance(data, dict) and data.get("code"):
-        metrics.dingtalk_refused(call, str(data["code"]))
-        raise DingTalkError(call, str(data["code"]), str(data.get("message") or ""))
+    if isinstance(data, dict):
+        # DingTalk's gateway SDK reads both spellings: `code`/`Code`, `message`/`Message`.
+        code = data.get("code") or data.get("Code")
+        if code:
+            metrics.dingtalk_refused(call, str(code))
+            message = data.get("message") or data.get("Message") or ""
+            raise DingTalkError(call, str(code), str(message))
     raise UpstreamError(call, f"HTTP {response.status_code}")
 
 

@@ -283,6 +283,14 @@ def test_api_error_body_becomes_dingtalk_error() -> None:
     assert error.message == "不合法的临时授权码"
 
 
+def test_api_error_body_in_capitals_becomes_dingtalk_error() -> None:
+    """The gateway SDK reads `Code`/`Message` as well as `code`/`message`."""
+    body = {"Code": "InvalidAuthentication", "Message": "不合法的access_token", "RequestId": "r"}
+    error = failing_call(api("y/call", request()), httpx.Response(400, json=body))
+    assert isinstance(error, DingTalkError)
+    assert (error.code, error.message) == ("InvalidAuthentication", "不合法的access_token")
+
+
 @pytest.mark.parametrize(
     "response",
     [
