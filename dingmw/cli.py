@@ -108,6 +108,7 @@ def _hub(args: argparse.Namespace) -> int:
     config = uvicorn.Config(
         app,
         log_level="info",
+        access_log=args.access_log,
         proxy_headers=False,  # DINGMW_TRUST_PROXY decides what forwarded headers mean
         server_header=False,
     )
@@ -144,6 +145,12 @@ def parser() -> argparse.ArgumentParser:
     hub = commands.add_parser("hub", help="run the dingmw hub")
     hub.add_argument("--host", default="127.0.0.1")
     hub.add_argument("--port", type=int, default=8080)
+    hub.add_argument(
+        "--no-access-log",
+        dest="access_log",
+        action="store_false",
+        help="no access log line per request (when the proxy in front logs them already)",
+    )
     hub.set_defaults(run=_hub)
 
     check = commands.add_parser(
