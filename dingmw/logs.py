@@ -38,6 +38,10 @@ SECRET_PARAMS = (
     "jsapi_code",
     "refresh_token",
     "client_secret",
+    "code_verifier",
+    # An ID token: it names the person (email, phone with its scope) and, while its session
+    # lasts, logs them out of the hub without asking.
+    "id_token_hint",
 )
 _PATTERN = re.compile(
     # After `?` or `&`, or at the start of a value (gunicorn's `%(q)s` atom has no `?`).

@@ -17,7 +17,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from dingmw import ConfigError
+from dingmw import ConfigError, Identity
 from dingmw.config import DEFAULT_LOGIN_URL
 from dingmw.hub import Hub, HubClient, HubSettings, create_app
 from dingmw.hub.tokens import pkce_s256
@@ -378,6 +378,42 @@ def test_a_public_client_uses_pkce_and_no_secret(browser: httpx.Client, fake: Fa
     assert id_claims(browser, response.json()["id_token"], aud="spa")["sub"] == "zhangsan"
 
 
+def test_a_public_client_cannot_skip_pkce_with_the_seed_dialect(
+    browser: httpx.Client, fake: FakeDingTalk
+) -> None:
+    """The seed's dialect has no PKCE: a public client (no secret) asking in it is refused on
+    the hub (never sent back with a code anyone who sees it could redeem)."""
+    response = browser.get(
+        "/dingtalk/authorize",
+        params={"client_id": "spa", "redirect_url": f"{RP}/spa", "state": "s"},
+        headers=HTML,
+    )
+    assert response.status_code == 400
+    assert "location" not in response.headers
+    assert "PKCE" in response.text
+
+
+def test_a_public_clients_code_without_pkce_is_refused_at_the_token_endpoint() -> None:
+    """Behind the authorization check, the token endpoint refuses it too: a public client's
+    code must carry a challenge (a code minted before the client became public, say)."""
+    from dingmw.core.drive import SyncRunner
+    from dingmw.hub.errors import GrantError
+    from dingmw.hub.tokens import HubTokens
+
+    tokens = HubTokens(code_ttl=60, token_ttl=60, refresh_ttl=60)
+    store = MemoryStore()
+    run = SyncRunner(httpx.Client(), store).run
+    person = Identity(unionid=ZHANGSAN.unionid, name=ZHANGSAN.nick, flow="oauth2")
+    grant = tokens.new_grant("spa", person, sid="", scope="openid", auth_time=None)
+    code = run(tokens.issue_code(grant, redirect_url=f"{RP}/spa", state="s"))
+    with pytest.raises(GrantError, match="PKCE"):
+        run(
+            tokens.redeem_code(
+                code, "spa", state=None, redirect_url=f"{RP}/spa", code_verifier=None, public=True
+            )
+        )
+
+
 @pytest.mark.parametrize(
     ("verifier_of", "description"),
     [
@@ -609,6 +645,45 @@ def test_a_repeated_parameter_is_refused(browser: httpx.Client) -> None:
     assert response.json()["error"] == "invalid_request"
 
 
+@pytest.mark.parametrize(
+    "credentials",
+    ["d2lraTp\xc3\xa9", "rp:é", "%%%", "cnA6"],
+    ids=["latin1", "utf8", "junk", "nosep"],
+)
+def test_malformed_basic_credentials_are_invalid_client(
+    browser: httpx.Client, credentials: str
+) -> None:
+    """Not Base64 (non-ASCII bytes included), or no `:` inside: 401 invalid_client."""
+    response = browser.post(
+        "/dingtalk/token",
+        content=b"code=x&state=y",
+        headers={
+            b"content-type": b"text/plain",
+            b"authorization": ("Basic " + credentials).encode("latin-1"),
+        },
+    )
+    assert response.status_code == 401, response.text
+    assert response.json()["error"] == "invalid_client"
+    assert response.headers["www-authenticate"].startswith("Basic")
+
+
+def test_error_descriptions_keep_to_rfc_6749s_characters(browser: httpx.Client) -> None:
+    """§5.2: printable ASCII without `"` or `\\`, whatever the request held."""
+    for content, media in (
+        (b"code=a&state=b", "application/json"),
+        ('x"\\é…=1&x"\\é…=2'.encode(), "application/x-www-form-urlencoded"),
+    ):
+        response = browser.post(
+            "/dingtalk/token",
+            content=content,
+            headers={"content-type": media, "authorization": basic("rp", RP_SECRET)},
+        )
+        assert response.status_code == 400
+        description = response.json()["error_description"]
+        assert description
+        assert all(0x20 <= ord(c) <= 0x7E and c not in '"\\' for c in description), description
+
+
 def test_basic_credentials_may_be_form_encoded(browser: httpx.Client, fake: FakeDingTalk) -> None:
     """RFC 6749 §2.3.1: the client id and secret are form-encoded before Base64."""
     back = authorize(browser, fake)
@@ -733,6 +808,29 @@ def test_refresh_cannot_widen_the_scope(browser: httpx.Client, fake: FakeDingTal
     )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_scope"
+    # The mistake does not spend the refresh token: the same one, asked right, still works.
+    again = token(
+        browser,
+        {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]},
+        authorization=basic("rp", RP_SECRET),
+    )
+    assert again.status_code == 200, again.text
+    assert again.json()["scope"] == "openid"
+
+
+def test_an_empty_scope_in_a_refresh_is_the_one_granted(
+    browser: httpx.Client, fake: FakeDingTalk
+) -> None:
+    """RFC 6749 §6: an omitted scope is the original one; an empty one is not "no scope"."""
+    body, _ = code_flow(browser, fake, scope="openid profile")
+    response = token(
+        browser,
+        {"grant_type": "refresh_token", "refresh_token": body["refresh_token"], "scope": ""},
+        authorization=basic("rp", RP_SECRET),
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["scope"] == "openid profile"
+    assert "id_token" in response.json()
 
 
 # Logout ------------------------------------------------------------------------------------

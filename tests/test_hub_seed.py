@@ -43,7 +43,9 @@ def seed_site(hub: str, base: str) -> Callable[[dict[str, Any], StartResponse], 
         path = environ["PATH_INFO"]
         query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
         if path == "/login":
-            state = secrets.token_urlsafe(16)
+            # Standard Base64, `+`, `/` and `=` in it: the seed's plain-string token body
+            # carries it as is.
+            state = base64.b64encode(b"\xfb\xff" + secrets.token_bytes(14)).decode()
             params = {"redirect_url": callback, "client_id": CLIENT_ID, "state": state}
             start_response(
                 "302 Found",

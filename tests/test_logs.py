@@ -25,6 +25,10 @@ from .support import ClientFactory, login, make_settings
         ("/cb?code=C&state=S", "/cb?code=***&state=S"),
         ("/x?signature=a%2Bb%3D&timestamp=1", "/x?signature=***&timestamp=1"),
         ("/x?country=cn&access_token=T", "/x?country=cn&access_token=***"),
+        (
+            "/dingtalk/logout?id_token_hint=eyJ.eyJ.sig&state=s",
+            "/dingtalk/logout?id_token_hint=***&state=s",
+        ),
     ],
 )
 def test_redact(text: str, expected: str) -> None:

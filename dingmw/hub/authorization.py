@@ -94,6 +94,12 @@ def parse(query: Mapping[str, str], clients: Registry, *, oidc: bool) -> Authori
         raise BadRequestError("bad_request", "state is too long")
     if not is_standard(query):
         client = clients.redirect(query.get("client_id"), query.get("redirect_url"))
+        if client.public:  # the seed's dialect has no PKCE, and a public client has no secret
+            raise BadRequestError(
+                "bad_request",
+                "this client is public: it must use the standard dialect (redirect_uri) with "
+                "PKCE (code_challenge, S256)",
+            )
         return Authorization(
             client_id=client.client_id, redirect_url=str(query["redirect_url"]), state=state or ""
         )

@@ -28,7 +28,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 from .. import metrics
 from ..config import Settings
@@ -195,18 +195,27 @@ class HubCore:
         return found[1].session if found is not None else None
 
     def _form(self, req: WebRequest) -> dict[str, str]:
-        """A POST body of `name=value&…` (a form, or the seed's `text/plain`)."""
+        """A POST body of `name=value&…`: a form, or the seed's `text/plain` string.
+
+        The seed's body is "a string" (`code=xxx&state=xxx`), sent as is: a `+` in it is a
+        `+` (a standard Base64 state has them), not a space as in a form; `%XX` escapes are
+        decoded in both."""
         media = req.headers.get("content-type", "text/plain").split(";")[0].strip().lower()
         if media not in ("text/plain", FORM, ""):
             raise GrantError(
-                "invalid_request", "the body must be text/plain or form-encoded: code=…&state=…"
+                "invalid_request", "the body must be text/plain or form-encoded: code=...&state=..."
             )
         try:
-            text = req.body.decode("utf-8")
+            text = req.body.decode("utf-8").strip()
         except UnicodeDecodeError:
             raise GrantError("invalid_request", "the body is not UTF-8") from None
+        pairs = (
+            parse_qsl(text, keep_blank_values=True)
+            if media == FORM
+            else [tuple(map(unquote, part.partition("=")[::2])) for part in text.split("&") if part]
+        )
         params: dict[str, str] = {}
-        for key, value in parse_qsl(text.strip(), keep_blank_values=True):
+        for key, value in pairs:
             if key in params:  # RFC 6749 §3.2: a parameter must not repeat
                 raise GrantError("invalid_request", f"{key[:40]} is repeated")
             params[key] = value
@@ -335,6 +344,7 @@ class HubCore:
                     state=params.get("state"),
                     redirect_url=params.get("redirect_url") or params.get("redirect_uri"),
                     code_verifier=params.get("code_verifier"),
+                    public=client.public,
                 )
             elif grant_type == "refresh_token":
                 refresh = params.get("refresh_token")

@@ -10,7 +10,6 @@ is registered as public, with its `client_id` alone (`none`, PKCE required).
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 from collections.abc import Iterable, Iterator, Mapping
 from urllib.parse import unquote_plus
@@ -73,7 +72,7 @@ class Registry:
             raise GrantError("invalid_client", "HTTP Basic client authentication is required", 401)
         try:
             decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not Base64 (non-ASCII too), or not UTF-8
             raise GrantError(
                 "invalid_client", "the Authorization header is malformed", 401
             ) from None

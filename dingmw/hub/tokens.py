@@ -34,6 +34,7 @@ from typing import Any
 from ..core.effects import Flow, gather, store_get, store_put, store_reads, store_take
 from ..identity import Identity
 from .errors import GrantError
+from .settings import SCOPES
 
 CODE_BYTES = 24
 TOKEN_BYTES = 32
@@ -156,7 +157,10 @@ class HubTokens:
         state: str | None,
         redirect_url: str | None,
         code_verifier: str | None,
+        public: bool = False,
     ) -> Flow[IssuedTokens]:
+        """Tokens for a code; `public`: the client authenticated with its `client_id` alone,
+        so the code must carry a PKCE challenge (it is all that proves the presenter)."""
         grant, data = yield from self._take("code", code, "code")
         try:
             _check_code(
@@ -166,6 +170,7 @@ class HubTokens:
                 state=state,
                 redirect_url=redirect_url,
                 code_verifier=code_verifier,
+                public=public,
             )
         except GrantError:
             # Used up all the same; a code shown by another client revokes its login.
@@ -178,17 +183,17 @@ class HubTokens:
         self, refresh_token: str, client_id: str, *, scope: str | None = None
     ) -> Flow[IssuedTokens]:
         grant, _ = yield from self._take("refresh", refresh_token, "refresh token")
-        try:
-            if grant.client_id != client_id:
-                raise GrantError("invalid_grant", "the refresh token belongs to another client")
-            if scope is not None:
-                asked = frozenset(scope.split())
-                if grant.scope is None or not asked <= grant.scopes:
-                    raise GrantError("invalid_scope", "a refresh may only narrow the scope")
-                grant = dataclasses.replace(grant, scope=" ".join(s for s in scope.split()))
-        except GrantError:
+        if grant.client_id != client_id:
             yield from self._used("refresh", refresh_token, grant, revoke=False)
-            raise
+            raise GrantError("invalid_grant", "the refresh token belongs to another client")
+        asked = frozenset(scope.split()) if scope is not None else frozenset()
+        if asked:  # RFC 6749 §6: an omitted (or empty) scope is the one granted
+            if grant.scope is None or not asked <= grant.scopes:
+                # A mistake of its rightful owner, who keeps it: the token is put back (for
+                # a whole `refresh_ttl` again, as a successful refresh would have given).
+                yield from store_put(_key("refresh", refresh_token), grant.dump(), self.refresh_ttl)
+                raise GrantError("invalid_scope", "a refresh may only narrow the scope")
+            grant = dataclasses.replace(grant, scope=" ".join(s for s in SCOPES if s in asked))
         revoked = "the tokens of this login were revoked"
         return (yield from self._issue("refresh", refresh_token, grant, revoked))
 
@@ -278,10 +283,13 @@ def _check_code(
     state: str | None,
     redirect_url: str | None,
     code_verifier: str | None,
+    public: bool,
 ) -> None:
     """A taken code's record against the token request that presents it."""
     if grant.client_id != client_id:
         raise GrantError("invalid_grant", "the code was issued to another client")
+    if public and data.get("cc") is None:
+        raise GrantError("invalid_grant", "a public client's code must come with PKCE")
     if grant.scope is not None and redirect_url is None:
         raise GrantError("invalid_grant", "redirect_uri is required and must match")
     if redirect_url is not None and redirect_url != data.get("r"):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Mapping
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import httpx
 
@@ -83,13 +83,14 @@ class HubProvider:
 
     def _token_request(self, code: str, state: str) -> httpx.Request:
         """The hub's token call as the seed makes it: this client's credentials in Basic, the
-        code and state form-encoded in a text/plain body."""
+        code and state percent-encoded in a text/plain body (`%20` for a space: the hub reads
+        a `+` there as itself, as the seed's plain string means it)."""
         return self._request(
             TOKEN_CALL,
             "POST",
             "/dingtalk/token",
             {"authorization": self._basic, "content-type": "text/plain"},
-            urlencode({"code": code, "state": state}).encode(),
+            urlencode({"code": code, "state": state}, quote_via=quote).encode(),
         )
 
     def exchange(self, code: str, *, redirect_uri: str, state: str = "") -> Flow[Identity]:
