@@ -632,12 +632,37 @@ def test_site_shows_a_502_when_the_hub_refuses(
     assert "not-the-right-secret" not in response.text
 
 
-def test_authorize_is_get_only(hub_browser: httpx.Client, fake: FakeDingTalk) -> None:
+def test_authorize_is_get_or_post_never_head(hub_browser: httpx.Client, fake: FakeDingTalk) -> None:
+    """A HEAD (a link checker, a prefetch) must not mint a code."""
     authorize(hub_browser, fake, ZHANGSAN.unionid)  # now with a hub session
     params = {"redirect_url": CALLBACK_A, "client_id": "site-a", "state": "s"}
     response = hub_browser.head("/dingtalk/authorize", params=params)
     assert response.status_code == 405
-    assert response.headers["allow"] == "GET"
+    assert response.headers["allow"] == "GET, POST"
+
+
+def test_a_denial_at_dingtalk_in_the_seeds_dialect_is_the_hubs_page(
+    hub_browser: httpx.Client, fake: FakeDingTalk
+) -> None:
+    """The seed's dialect has no error parameters: the person sees the hub's page."""
+    params = {"redirect_url": CALLBACK_A, "client_id": "site-a", "state": "s"}
+    start = hub_browser.get("/dingtalk/authorize", params=params, headers=HTML)
+    denied = hub_browser.get(
+        fake.scan(start.headers["location"], ZHANGSAN.unionid, deny=True), headers=HTML
+    )
+    assert denied.status_code == 400
+    assert "location" not in denied.headers
+    assert "dingtalk_denied" in denied.text
+
+
+def test_a_repeated_authorize_parameter_is_a_page_never_a_redirect(
+    hub_browser: httpx.Client,
+) -> None:
+    query = f"redirect_url={CALLBACK_A}&client_id=site-a&state=s&redirect_url=http://evil.example/"
+    response = hub_browser.get(f"/dingtalk/authorize?{query}", headers=HTML)
+    assert response.status_code == 400
+    assert "location" not in response.headers
+    assert "repeated" in response.text
 
 
 class BrokenStore:

@@ -507,6 +507,87 @@ def test_authorization_errors_go_back_to_the_client(
     assert "code" not in back.params
 
 
+def test_authorize_by_post(browser: httpx.Client, fake: FakeDingTalk) -> None:
+    """OpenID Connect Core §3.1.2.1: the authorization endpoint takes a form POST too."""
+    verifier, challenge = pkce()
+    form = {
+        "client_id": "rp",
+        "redirect_uri": f"{RP}/cb",
+        "response_type": "code",
+        "scope": "openid",
+        "state": "posted",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    response = browser.post("/dingtalk/authorize", data=form, headers=HTML)
+    assert response.status_code == 302, response.text
+    back = browser.get(fake.scan(response.headers["location"], ZHANGSAN.unionid), headers=HTML)
+    code = httpx.URL(back.headers["location"]).params
+    assert code["state"] == "posted"
+    tokens = token(
+        browser,
+        {
+            "grant_type": "authorization_code",
+            "code": code["code"],
+            "redirect_uri": f"{RP}/cb",
+            "code_verifier": verifier,
+        },
+        authorization=basic("rp", RP_SECRET),
+    )
+    assert tokens.status_code == 200, tokens.text
+    not_a_form = browser.post(
+        "/dingtalk/authorize", json=form, headers={**HTML, "content-type": "application/json"}
+    )
+    assert not_a_form.status_code == 400
+
+
+def test_a_repeated_authorize_parameter_is_refused_on_the_hub(browser: httpx.Client) -> None:
+    """RFC 6749 §3.1: which of two `redirect_uri` would be the client's? Neither: a page."""
+    query = (
+        f"response_type=code&client_id=rp&scope=openid&redirect_uri={RP}/cb"
+        "&redirect_uri=http://evil.example/"
+    )
+    response = browser.get(f"/dingtalk/authorize?{query}", headers=HTML)
+    assert response.status_code == 400
+    assert "location" not in response.headers
+
+
+def test_a_denial_at_dingtalk_goes_back_to_the_client(
+    browser: httpx.Client, fake: FakeDingTalk
+) -> None:
+    """RFC 6749 §4.1.2.1: the client hears `access_denied` (with its state and the issuer)."""
+    query = {
+        "client_id": "rp",
+        "redirect_uri": f"{RP}/cb",
+        "response_type": "code",
+        "scope": "openid",
+        "state": "rp-state",
+    }
+    start = browser.get("/dingtalk/authorize", params=query, headers=HTML)
+    denied = browser.get(
+        fake.scan(start.headers["location"], ZHANGSAN.unionid, deny=True), headers=HTML
+    )
+    assert denied.status_code == 302, denied.text
+    back = httpx.URL(denied.headers["location"])
+    assert str(back.copy_with(query=None)) == f"{RP}/cb"
+    assert back.params["error"] == "access_denied"
+    assert back.params["state"] == "rp-state"
+    assert back.params["iss"] == HUB
+    assert "code" not in back.params
+
+
+def test_a_person_the_allow_lists_refuse_goes_back_to_the_client_refused(
+    keys: dict[str, str], router: Router, clock: Clock, fake: FakeDingTalk
+) -> None:
+    hub = make_hub(keys, router, clock, allowed_users=frozenset({"someone-else"}))
+    with TestClient(hub, base_url=HUB, follow_redirects=False) as browser:
+        back = authorize(browser, fake)
+    assert back.params["error"] == "access_denied"
+    assert "not allowed" in back.params["error_description"]
+    assert back.params["state"] == "rp-state"
+    assert "code" not in back.params
+
+
 @pytest.mark.parametrize(
     ("client_id", "redirect_uri", "reason"),
     [

@@ -101,6 +101,15 @@ class Finish(Protocol):
     ) -> Flow[WebResponse]: ...
 
 
+class Refused(Protocol):
+    """What a login refused after its state was checked answers (DingTalk's `?error=`, the
+    allow-lists, DingTalk or the store failing); None: the error page."""
+
+    def __call__(
+        self, req: WebRequest, pending: PendingLogin, exc: LoginError, headers: Headers
+    ) -> WebResponse | None: ...
+
+
 def finish_at_next(
     req: WebRequest, identity: Identity, pending: PendingLogin, headers: Headers
 ) -> Flow[WebResponse]:
@@ -118,6 +127,7 @@ class Core:
         clock: Callable[[], float] = time.time,
         provider: Provider | None = None,
         finish: Finish | None = None,
+        refused: Refused | None = None,
         login_page: str = "qr",
         cache: SessionCache,
     ) -> None:
@@ -159,6 +169,7 @@ class Core:
         if settings.log_format == "json":
             logs.use_json()
         self.finish: Finish = finish or finish_at_next
+        self.refused = refused
         # DINGMW_LOGIN_PAGE, else the default of whoever runs this core (site: qr, hub: dingtalk).
         self.login_page = settings.login_page or login_page
         self.directory = (
@@ -536,7 +547,13 @@ class Core:
             yield from self.states.consume(pending)
         except LoginError as exc:
             log.info("dingmw: refused login's state not recorded: %s", exc.reason)
-        return self.error(req, refused, headers=clear)
+        return self._refusal(req, pending, refused, clear)
+
+    def _refusal(
+        self, req: WebRequest, pending: PendingLogin, exc: LoginError, headers: Headers
+    ) -> WebResponse:
+        answer = self.refused(req, pending, exc, headers) if self.refused is not None else None
+        return answer if answer is not None else self.error(req, exc, headers=headers)
 
     def _complete(
         self,
@@ -566,7 +583,7 @@ class Core:
             )
             log.info("dingmw: login failed: %s", exc.reason, extra=outcome)
             metrics.login_failed(self.settings.flow, exc.reason)
-            return self.error(req, exc, headers=(forget,))
+            return self._refusal(req, pending, exc, (forget,))
         metrics.login_completed(identity.flow)
         outcome = logs.fields(
             event="login",

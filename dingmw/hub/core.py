@@ -129,12 +129,14 @@ class HubCore:
             render=render,
             clock=clock,
             finish=self.finish,
+            refused=self.refused,
             login_page="dingtalk",
             cache=cache,
         )
         prefix = settings.path_prefix
         self.routes: dict[str, HubRoute] = {
-            f"{prefix}/authorize": HubRoute(self.authorize, GET),  # a HEAD must not mint a code
+            # GET and POST (OpenID Connect Core §3.1.2.1); a HEAD must not mint a code.
+            f"{prefix}/authorize": HubRoute(self.authorize, GET | POST),
             f"{prefix}/token": HubRoute(self.token, POST, api=True),
             f"{prefix}/userinfo": HubRoute(self.userinfo, READ | POST, api=True),
             f"{prefix}/jwks": HubRoute(self.jwks, READ, api=True),
@@ -241,9 +243,29 @@ class HubCore:
             )
         return Respond(json_response(200, self.oidc.signer.jwks()))
 
+    def _authorize_params(self, req: WebRequest) -> dict[str, str]:
+        """The request's parameters: its query (GET) or its form (POST), none repeated
+        (RFC 6749 §3.1: the first and the second `redirect_uri` could each be believed)."""
+        if req.method == "POST":
+            media = req.headers.get("content-type", "").split(";")[0].strip().lower()
+            if media != FORM:
+                raise BadRequestError("bad_request", f"a POST to authorize must be {FORM}")
+            try:
+                text = req.body.decode("utf-8")
+            except UnicodeDecodeError:
+                raise BadRequestError("bad_request", "the body is not UTF-8") from None
+        else:
+            text = req.query_string
+        params: dict[str, str] = {}
+        for key, value in parse_qsl(text, keep_blank_values=True):
+            if key in params:
+                raise BadRequestError("bad_request", f"the parameter {key[:40]!r} is repeated")
+            params[key] = value
+        return params
+
     def authorize(self, req: WebRequest) -> HubDecision:
         try:
-            auth = parse(req.query(), self.clients, oidc=self.oidc is not None)
+            auth = parse(self._authorize_params(req), self.clients, oidc=self.oidc is not None)
         except AuthorizationError as exc:
             return Respond(self._error_redirect(req, exc))
         return self.core.with_session(req, lambda identity: self._authorized(req, auth, identity))
@@ -297,6 +319,35 @@ class HubCore:
         opened = self.core.sessions.open(cookie, now) if cookie else None
         sid = opened[0].sid if opened is not None else ""
         return (yield from self.grant(req, auth, identity, sid=sid, auth_time=now, headers=headers))
+
+    def refused(
+        self, req: WebRequest, pending: PendingLogin, exc: LoginError, headers: Headers
+    ) -> WebResponse | None:
+        """A standard-dialect login refused at DingTalk or by the hub (the person declined,
+        the allow-lists, DingTalk or the store failing) goes back to the client's redirect URI
+        with its error (RFC 6749 §4.1.2.1); the seed's dialect has no error parameters, so
+        its sites, and a login at the hub itself, get the hub's page."""
+        if pending.extra is None:
+            return None
+        try:
+            auth = Authorization.load(pending.extra)
+            if not auth.standard:
+                return None
+            self.clients.redirect(auth.client_id, auth.redirect_url)  # still registered
+        except LoginError:
+            return None
+        if exc.reason == "dingtalk_denied":
+            error, description = "access_denied", "the person declined at DingTalk"
+        elif exc.status == 403:
+            error, description = "access_denied", "the person is not allowed at this hub"
+        elif exc.status >= 500:
+            error, description = "temporarily_unavailable", "DingTalk or the hub's store failed"
+        else:
+            error, description = "server_error", "the login at DingTalk did not complete"
+        log.info("dingmw hub: login for %s refused: %s", auth.client_id, exc.reason)
+        back = AuthorizationError(error, description, auth.redirect_url, auth.state or None)
+        answer = self._error_redirect(req, back)
+        return dataclasses.replace(answer, headers=(*answer.headers, *headers))
 
     def grant(
         self,
