@@ -48,6 +48,7 @@ from ..rendering import render
 from .authorization import Authorization, AuthorizationError, parse
 from .backchannel import BackChannel
 from .claims import claims
+from .cors import ANY, CLIENTS, CrossOrigin
 from .errors import GrantError, grant_error, oauth_error
 from .keys import Signer, load_keys
 from .oidc import DISCOVERY_PATHS, OpenIDProvider
@@ -71,6 +72,22 @@ class HubRoute:
     handler: Callable[[WebRequest], HubDecision]
     methods: frozenset[str]
     api: bool = False  # for programs: errors are OAuth JSON, never pages
+    cors: str = ""  # who may read it cross-origin: cors.ANY, cors.CLIENTS, or nobody ("")
+
+
+def with_headers(decision: HubDecision, headers: Headers) -> HubDecision:
+    """`decision` with `headers` added to its response (when its flow ends, for an exchange)."""
+    if isinstance(decision, Respond):
+        response = decision.response
+        return Respond(dataclasses.replace(response, headers=(*response.headers, *headers)))
+    return Exchange(_added(decision.flow, headers))
+
+
+def _added(flow: Flow[WebResponse | Forward], headers: Headers) -> Flow[WebResponse | Forward]:
+    response = yield from flow
+    if isinstance(response, Forward):  # pragma: no cover - the hub's routes never forward
+        return response
+    return dataclasses.replace(response, headers=(*response.headers, *headers))
 
 
 def with_query(url: str, params: Mapping[str, str]) -> str:
@@ -123,6 +140,7 @@ class HubCore:
         self.oidc = (
             OpenIDProvider(Signer(keys), token_ttl=hub.token_ttl, clock=clock) if keys else None
         )
+        self.cross_origin = CrossOrigin(hub.clients)
         self.backchannel = BackChannel(self.clients, self.oidc, settings, hub)
         self.core = Core(
             settings,
@@ -137,12 +155,14 @@ class HubCore:
         self.routes: dict[str, HubRoute] = {
             # GET and POST (OpenID Connect Core §3.1.2.1); a HEAD must not mint a code.
             f"{prefix}/authorize": HubRoute(self.authorize, GET | POST),
-            f"{prefix}/token": HubRoute(self.token, POST, api=True),
-            f"{prefix}/userinfo": HubRoute(self.userinfo, READ | POST, api=True),
-            f"{prefix}/jwks": HubRoute(self.jwks, READ, api=True),
+            f"{prefix}/token": HubRoute(self.token, POST, api=True, cors=CLIENTS),
+            f"{prefix}/userinfo": HubRoute(self.userinfo, READ | POST, api=True, cors=CLIENTS),
+            f"{prefix}/jwks": HubRoute(self.jwks, READ, api=True, cors=ANY),
             f"{prefix}/logout": HubRoute(self.logout, GET | POST),
             "/healthz": HubRoute(self.health, READ, api=True),
-            **{path: HubRoute(self.discovery, READ, api=True) for path in DISCOVERY_PATHS},
+            **{
+                path: HubRoute(self.discovery, READ, api=True, cors=ANY) for path in DISCOVERY_PATHS
+            },
         }
 
     # The entry points -----------------------------------------------------
@@ -160,14 +180,18 @@ class HubCore:
         route = self.routes.get(req.path)
         if route is None:
             return self._core_route(req)
+        if route.cors and req.method == "OPTIONS" and "origin" in req.headers:
+            return Respond(self.cross_origin.preflight(req, route.cors, route.methods))
         if req.method not in route.methods:
             return Respond(self.method_not_allowed(req, route))
         if len(req.body) > MAX_BODY:
             return Respond(oauth_error(413, "invalid_request", "body too large"))
         try:
-            return route.handler(req)
+            decision = route.handler(req)
         except LoginError as exc:
             return Respond(self.core.error(req, exc))
+        cors = self.cross_origin.headers(req, route.cors) if route.cors else ()
+        return with_headers(decision, cors) if cors else decision
 
     def _core_route(self, req: WebRequest) -> HubDecision:
         """The hub's own login routes are the middleware's; every other path is unknown."""
