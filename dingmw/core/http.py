@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, quote
 
@@ -67,44 +68,46 @@ def iri_to_uri(text: str) -> str:
 
 
 def cookie_value(header: str, name: str) -> str | None:
-    """The value of cookie `name` in a `Cookie` header, or None (the first one wins).
+    """The session cookie's value in a `Cookie` header, in its one spelling; else None.
 
-    The answer is `werkzeug.sansio.http.parse_cookie(header).get(name)`. This
-    runs on every request not yet in the session cache, so the common case is
-    read without building a dict: when the cookie is a `name=token` part and
-    everything before it is plain (`a=1; b=2`: no quote, tab, stray space or
-    nameless part), werkzeug's grammar there is a split at `;` and the first
-    `=`. Anything else goes to werkzeug itself (a quoted value may hold `;`).
-    `tests/core/test_parsers.py` compares the two on many random headers.
+    The first cookie called `name` (a part starting the header or following `;`
+    or `; `) is taken when it is `name=value` and the value is plain: no quote,
+    backslash, space, tab or comma (a sealed session never holds one), up to the
+    next `;` or the end. Any other spelling of that first cookie (`"value"`, an
+    octal escape, `name = value`, a space after the value) is None, so a stolen
+    cookie has one form only, for a log rule or a firewall to match; and a
+    `name` alone is "". Other cookies (the login states) are read by werkzeug's
+    parser (`parse_cookies`), which un-quotes. One pass of `str.find`s: linear in
+    the header, however it repeats the name.
+
+    For the headers browsers send (`a=1; b=2`) this is werkzeug's answer;
+    `tests/core/test_parsers.py` compares them. (werkzeug also reads a quoted value
+    holding `; name=…` as one value; no browser sends one, since a cookie value
+    cannot hold `;`.)
     """
+    size = len(name)
     start = header.find(name)
-    if start < 0:
-        return None  # every key werkzeug finds is a substring of the header
     while start >= 0:
-        after = start + len(name)
-        if (start == 0 or header[start - 1] == ";" or header[start - 2 : start] == "; ") and _plain(
-            header[:start]
-        ):
-            if after == len(header) or header[after] == ";":
-                return ""
-            if header[after] == "=":
-                end = header.find(";", after)
-                value = header[after + 1 : end] if end >= 0 else header[after + 1 :]
-                if '"' not in value and " " not in value and "\t" not in value:
-                    return value
-                break
+        after = start + size
+        following = header[after : after + 1]
+        if following in ("=", ";", "", " ", "\t"):  # the name, not the start of a longer one
+            blank = start  # the spaces and tabs before it
+            while blank and header[blank - 1] in " \t":
+                blank -= 1
+            if not blank or header[blank - 1] == ";":  # a cookie's name: the first one wins
+                spaced = header[blank:start]
+                if spaced not in ("", " ") or (spaced and not blank):
+                    return None  # `;  name`, ` name`: that cookie, spelt otherwise
+                if following == "=":
+                    end = header.find(";", after)
+                    value = header[after + 1 : end] if end >= 0 else header[after + 1 :]
+                    return None if _NOT_PLAIN.search(value) else value
+                return "" if following in (";", "") else None  # `name =value`: spelt otherwise
         start = header.find(name, after)
-    return parse_cookie(header).get(name)
+    return None
 
 
-def _plain(prefix: str) -> bool:
-    """No quote, no tab, a space only after `;`, no part starting with `=`."""
-    if not prefix:
-        return True
-    joined = prefix.replace("; ", ";")
-    return not (
-        " " in joined or "\t" in joined or '"' in joined or ";=" in joined or joined[0] == "="
-    )
+_NOT_PLAIN = re.compile(r'[\s",\\]')
 
 
 def parse_cookies(header: str) -> dict[str, str]:

@@ -563,3 +563,28 @@ def test_the_fast_read_of_the_cookie_agrees_with_the_full_parse() -> None:
                 # Read differently only where it holds what no sealed cookie holds: a miss.
                 assert set(fast) & set('" \t'), header
     assert checked > 500
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        '{name}="{value}"',  # quoted: werkzeug would un-quote it
+        '{name}="\\{value}"',  # an escape werkzeug would drop
+        "{name} ={value}",
+        "{name}= {value}",
+        "{name}={value} ",
+        " {name}={value}",
+        "a=1;  {name}={value}",
+        '{name}="x"; {name}={value}',  # the first one wins, and it is spelt otherwise
+    ],
+)
+def test_a_session_cookie_spelt_otherwise_is_no_session(spelling: str) -> None:
+    """One spelling of a session cookie: any other is refused, so a stolen cookie cannot be
+    replayed in a form a log rule or a firewall written for the real one would miss."""
+    s = sessions(Clock())
+    value = issued_value(s)
+    assert s.lookup(f"a=1; {NAME}={value}") is not None
+    header = spelling.format(name=NAME, value=value)
+    assert s.lookup(header) is None, header
+    assert s.cached(header) is None, header
+    assert not s.has_cookie(header), header
