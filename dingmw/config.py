@@ -354,7 +354,8 @@ class Settings:
         default_doc="none",
         rule=_directory,
         help="A directory of Jinja2 templates that replace dingmw's own (`base.html`, "
-        "`login.html`, `error.html`, `logout.html`), looked up first; dingmw's stay reachable as "
+        "`login.html`, `error.html`, `logout.html`, and the hub's `hub_logout.html`), looked up "
+        "first; dingmw's stay reachable as "
         "`dingmw/<name>` for `{% extends %}` (docs/customising.md lists the blocks)",
     )
     session_max_age: int = setting(
