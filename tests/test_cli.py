@@ -553,6 +553,20 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out == f"dingmw {__version__}\n"
 
 
+@pytest.mark.parametrize(
+    ("command", "port"), [("demo", 8000), ("fake-dingtalk", 8001), ("hub", 8080)]
+)
+def test_host_and_port_are_explained_with_their_defaults(
+    command: str, port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--host HOST address to listen on (default: 127.0.0.1)" in out
+    assert f"(default: {port})" in out
+
+
 @pytest.mark.parametrize("command", ["demo", "hub", "fake-dingtalk"])
 def test_a_busy_port_is_one_line(
     command: str, env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
