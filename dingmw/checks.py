@@ -20,6 +20,7 @@ import dataclasses
 import math
 import os
 import string
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from urllib.parse import urlsplit
 
@@ -102,8 +103,15 @@ def open_store(settings: Settings) -> tuple[Store | None, str | None]:
 # --- --deploy ---------------------------------------------------------------------------------
 
 
+ZLIB_OVERHEAD = 6  # zlib's 2-byte header and 4-byte Adler-32 checksum
+
+
 def key_strength(key: str) -> float:
-    """Bytes of randomness a key can hold at most, from its length and the alphabet it uses."""
+    """Bytes of randomness a key can hold at most: from its length and the alphabet it uses,
+    and no more than it takes compressed (a key that repeats itself compresses well).
+
+    A `secrets.token_urlsafe(32)` key scores 32.25 (its alphabet; it compresses to 42 bytes
+    or more), `token_hex(32)` 32; `"a" * 200` scores 6, `"ab" * 40` 7."""
     chars = set(key)
     if chars <= set(string.hexdigits):
         alphabet = 16
@@ -112,7 +120,8 @@ def key_strength(key: str) -> float:
     else:
         alphabet = 94
     alphabet = min(alphabet, max(len(chars), 2) ** 2)  # a key of few distinct characters
-    return len(key) * math.log2(alphabet) / 8
+    compressed = len(zlib.compress(key.encode("utf-8"), 9)) - ZLIB_OVERHEAD
+    return min(len(key) * math.log2(alphabet) / 8, compressed)
 
 
 def deploy_warnings(settings: Settings, *, workers: int) -> Iterator[str]:

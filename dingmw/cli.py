@@ -132,19 +132,39 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="run an example app and a fake DingTalk locally")
-    demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8000)
-    demo.add_argument("--flow", choices=demo_flows(), default="oauth2")
+    demo.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    demo.add_argument(
+        "--port",
+        type=int,
+        default=8000,
+        help="port of the example app; the fake DingTalk takes a free one (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--flow",
+        choices=demo_flows(),
+        default="oauth2",
+        help="the login flow to show (default: %(default)s)",
+    )
     demo.set_defaults(run=_demo)
 
     fake = commands.add_parser("fake-dingtalk", help="run the fake DingTalk alone")
-    fake.add_argument("--host", default="127.0.0.1")
-    fake.add_argument("--port", type=int, default=8001)
+    fake.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    fake.add_argument(
+        "--port", type=int, default=8001, help="port to listen on (default: %(default)s)"
+    )
     fake.set_defaults(run=_fake)
 
     hub = commands.add_parser("hub", help="run the dingmw hub")
-    hub.add_argument("--host", default="127.0.0.1")
-    hub.add_argument("--port", type=int, default=8080)
+    hub.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    hub.add_argument(
+        "--port", type=int, default=8080, help="port to listen on (default: %(default)s)"
+    )
     hub.add_argument(
         "--no-access-log",
         dest="access_log",

@@ -54,7 +54,8 @@ DTFRAME_SCRIPT_URL = "https://g.alicdn.com/dingding/h5-dingtalk-login/0.21.0/ddl
 JSAPI_SCRIPT_URL = "https://g.alicdn.com/dingding/dingtalk-jsapi/3.0.25/dingtalk.open.js"
 # Subresource Integrity of the official scripts above, by URL: a page loads a script
 # listed here only if its bytes have this hash. DINGMW_LOGIN_SCRIPT_INTEGRITY and
-# DINGMW_JSAPI_SCRIPT_INTEGRITY pin the scripts a site chooses.
+# DINGMW_JSAPI_SCRIPT_INTEGRITY pin the scripts a site chooses. None is pinned yet
+# (docs/security.md, "No pinned hash for DingTalk's scripts out of the box").
 PINNED_SCRIPT_INTEGRITY: dict[str, str] = {}
 
 _COOKIE_NAME_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
@@ -353,7 +354,8 @@ class Settings:
         default_doc="none",
         rule=_directory,
         help="A directory of Jinja2 templates that replace dingmw's own (`base.html`, "
-        "`login.html`, `error.html`, `logout.html`), looked up first; dingmw's stay reachable as "
+        "`login.html`, `error.html`, `logout.html`, and the hub's `hub_logout.html`), looked up "
+        "first; dingmw's stay reachable as "
         "`dingmw/<name>` for `{% extends %}` (docs/customising.md lists the blocks)",
     )
     session_max_age: int = setting(
@@ -539,7 +541,8 @@ class Settings:
         kind=declare.Text(),
         default=None,
         rule=_integrity,
-        default_doc="the pinned hash of the official script, when known",
+        default_doc="none: dingmw pins no hash, so the script loads without SRI unless this is "
+        "set ([how to pin it](security.md#injected-script-clickjacking-and-caching))",
         help="Subresource Integrity of the QR widget script (`sha384-…`): the browser runs the "
         "script only if its bytes match",
     )
@@ -549,7 +552,8 @@ class Settings:
         kind=declare.Text(),
         default=None,
         rule=_integrity,
-        default_doc="the pinned hash of the official script, when known",
+        default_doc="none: dingmw pins no hash, so the script loads without SRI unless this is "
+        "set ([how to pin it](security.md#injected-script-clickjacking-and-caching))",
         help="Subresource Integrity of the DingTalk JSAPI script (`sha384-…`)",
     )
     http_timeout: float = setting(

@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import queue
 import re
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,9 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from dingmw.checks import key_strength
 from dingmw.cli import main
+from dingmw.config import MIN_SECRET_KEY_LENGTH
 from dingmw.testing import DEFAULT_APP_KEY, DEFAULT_APP_SECRET, ZHANGSAN
 
 from .conftest import ContextFactory, FakeServer
@@ -481,6 +484,10 @@ def test_check_deploy_is_quiet_for_a_production_setup(
         ({"DINGMW_STORE_URL": None}, "DINGMW_STORE_URL=memory:// with 4 workers"),
         ({"DINGMW_SECRET_KEY": "0123456789abcdef" * 2}, "DINGMW_SECRET_KEY: key 1 holds less"),
         ({"DINGMW_SECRET_KEY": "a" * 40}, "DINGMW_SECRET_KEY: key 1 holds less"),
+        ({"DINGMW_SECRET_KEY": "a" * 200}, "DINGMW_SECRET_KEY: key 1 holds less"),
+        ({"DINGMW_SECRET_KEY": "a" * 61 + "1234"}, "DINGMW_SECRET_KEY: key 1 holds less"),
+        ({"DINGMW_SECRET_KEY": "ab" * 40}, "DINGMW_SECRET_KEY: key 1 holds less"),
+        ({"DINGMW_SECRET_KEY": "0123456789abcdef" * 4}, "DINGMW_SECRET_KEY: key 1 holds less"),
         ({"DINGMW_ALLOWED_CORP_IDS": None}, "no allow-list"),
     ],
 )
@@ -506,6 +513,28 @@ def test_check_deploy_warnings(
     assert_no_secret(out, err)
 
 
+@pytest.mark.parametrize(
+    "make_key",
+    [
+        lambda: secrets.token_urlsafe(32),
+        lambda: secrets.token_urlsafe(48),
+        lambda: secrets.token_hex(32),
+    ],
+    ids=["token_urlsafe(32)", "token_urlsafe(48)", "token_hex(32)"],
+)
+def test_check_deploy_accepts_random_keys(
+    make_key: Callable[[], str], env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Keys from `secrets` never get the weak-key warning (the estimate, over many keys)."""
+    good_env(env, **PRODUCTION)
+    keys = [make_key() for _ in range(20)]
+    env.setenv("DINGMW_SECRET_KEY", ",".join(keys))
+    code, out, err = run_check(capsys, "--deploy", "--workers", "4", "--strict")
+    assert (code, err) == (0, "")
+    assert "configuration OK, 0 deployment warning(s)" in out
+    assert all(key_strength(make_key()) >= MIN_SECRET_KEY_LENGTH for _ in range(2000))
+
+
 def test_check_deploy_reads_web_concurrency(
     env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -522,6 +551,20 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert info.value.code == 0
     assert capsys.readouterr().out == f"dingmw {__version__}\n"
+
+
+@pytest.mark.parametrize(
+    ("command", "port"), [("demo", 8000), ("fake-dingtalk", 8001), ("hub", 8080)]
+)
+def test_host_and_port_are_explained_with_their_defaults(
+    command: str, port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--host HOST address to listen on (default: 127.0.0.1)" in out
+    assert f"(default: {port})" in out
 
 
 @pytest.mark.parametrize("command", ["demo", "hub", "fake-dingtalk"])

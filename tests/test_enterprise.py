@@ -150,6 +150,30 @@ def test_enrichment_errors_are_502_naming_the_call(
     assert call in response.text
 
 
+@pytest.mark.parametrize(
+    ("path", "call"),
+    [
+        ("/v1.0/oauth2/userAccessToken", "oauth2/userAccessToken"),
+        ("/gettoken", "gettoken"),
+        ("/topapi/user/getbyunionid", "topapi/user/getbyunionid"),
+        ("/topapi/v2/user/get", "topapi/v2/user/get"),
+    ],
+)
+def test_an_ip_ban_is_a_502_saying_the_ip_was_refused(
+    client_factory: ClientFactory, fake: FakeDingTalk, path: str, call: str
+) -> None:
+    client = client_factory(make_settings("oauth2", enrich="detail"))
+    fake.inject(path, ip_ban=True)
+    response = login(client, fake, ZHANGSAN.unionid)
+    assert response.status_code == 502
+    assert 'data-reason="upstream"' in response.text
+    assert call in response.text
+    assert "refused this server" in response.text
+    assert "IP address" in response.text
+    assert "no access_token" not in response.text
+    assert "no result" not in response.text
+
+
 def test_wrong_corp_credentials_are_a_502(
     client_factory: ClientFactory, fake: FakeDingTalk
 ) -> None:

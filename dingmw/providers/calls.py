@@ -10,6 +10,12 @@ DingTalk has two API styles (dingtalk-api.md §0):
 
 Every failure becomes an `UpstreamError` that names the call, with DingTalk's
 own code and message (never a secret) so the 502 page can say what failed.
+
+Neither style is used when DingTalk bans the server's IP address for making too
+many calls (dingtalk-api.md §7: over 10000 in 20 seconds, banned for 5 minutes):
+the reply is `{"status": 1111, "wait": 5, "source": "x5", "punish": "deny", ...}`
+or an HTML page. Both are told apart from other failures, so the 502 says the IP
+was refused rather than that a field is missing.
 """
 
 from __future__ import annotations
@@ -30,6 +36,18 @@ from ..errors import LoginError, UpstreamError
 TOKEN_ERRCODES = frozenset({40001, 40014, 42001})
 # App tokens are cached this many seconds less than they live.
 TOKEN_MARGIN = 300
+
+
+# The per-IP ban reply (dingtalk-api.md §7), with no errcode or code.
+IP_BAN_STATUS = 1111
+IP_BANNED = (
+    "DingTalk refused this server's IP address (per-IP rate limit: more than 10000 calls in "
+    "20 seconds bans the IP for 5 minutes)"
+)
+HTML_REPLY = (
+    "body is not JSON but an HTML page (DingTalk sends one when it refuses this server's IP "
+    "address for too many calls, a 5-minute ban; a gateway's or proxy's error page looks the same)"
+)
 
 
 class DingTalkError(UpstreamError):
@@ -107,22 +125,59 @@ def build(
     )
 
 
+def is_ip_ban(data: Mapping[str, Any]) -> bool:
+    """The reply DingTalk sends to an IP address it has banned (no errcode, no code)."""
+    return as_int(data.get("status")) == IP_BAN_STATUS or data.get("punish") is not None
+
+
+def _is_html(response: httpx.Response) -> bool:
+    if "html" in response.headers.get("content-type", "").lower():
+        return True
+    return response.content.lstrip()[:1] == b"<"
+
+
+def _not_json(call: str, response: httpx.Response) -> UpstreamError:
+    what = HTML_REPLY if _is_html(response) else "body is not JSON"
+    return UpstreamError(call, f"HTTP {response.status_code}, {what}")
+
+
+def _ip_banned(call: str) -> UpstreamError:
+    metrics.dingtalk_refused(call, str(IP_BAN_STATUS))
+    return UpstreamError(call, IP_BANNED)
+
+
 def _json(call: str, response: httpx.Response) -> dict[str, Any]:
     try:
         data = json.loads(response.content)
     except ValueError:
-        raise UpstreamError(call, f"HTTP {response.status_code}, body is not JSON") from None
+        raise _not_json(call, response) from None
     if not isinstance(data, dict):
         raise UpstreamError(call, "the JSON body is not an object")
     return data
+
+
+def _failed(call: str, response: httpx.Response) -> UpstreamError:
+    """An unsuccessful HTTP status without DingTalk's error body: the IP ban's reply (JSON or
+    HTML), else the status alone."""
+    try:
+        data = json.loads(response.content)
+    except ValueError:
+        if _is_html(response):
+            return _not_json(call, response)
+        data = None
+    if isinstance(data, dict) and is_ip_ban(data):
+        return _ip_banned(call)
+    return UpstreamError(call, f"HTTP {response.status_code}")
 
 
 def oapi(call: str, request: httpx.Request) -> Generator[Effect, Reply, dict[str, Any]]:
     """Send an oapi request; its JSON body when `errcode` is 0, else `DingTalkError`."""
     response = yield from http(request)
     if response.status_code != 200:
-        raise UpstreamError(call, f"HTTP {response.status_code}")
+        raise _failed(call, response)
     data = _json(call, response)
+    if "errcode" not in data and is_ip_ban(data):
+        raise _ip_banned(call)
     errcode = as_int(data.get("errcode", 0))
     if errcode is None:
         raise UpstreamError(call, "errcode is not a number")
@@ -141,7 +196,10 @@ def api(call: str, request: httpx.Request) -> Generator[Effect, Reply, dict[str,
     """Send an api.dingtalk.com request; its JSON body on 2xx, else `DingTalkError`."""
     response = yield from http(request)
     if response.is_success:
-        return _json(call, response)
+        body = _json(call, response)
+        if is_ip_ban(body):
+            raise _ip_banned(call)
+        return body
     try:
         data = json.loads(response.content)
     except ValueError:
@@ -153,7 +211,7 @@ def api(call: str, request: httpx.Request) -> Generator[Effect, Reply, dict[str,
             metrics.dingtalk_refused(call, str(code))
             message = data.get("message") or data.get("Message") or ""
             raise DingTalkError(call, str(code), str(message))
-    raise UpstreamError(call, f"HTTP {response.status_code}")
+    raise _failed(call, response)
 
 
 def with_app_token(

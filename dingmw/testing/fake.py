@@ -124,6 +124,7 @@ class FakeDingTalk:
         body: bytes | str | None = None,
         delay: float = 0.0,
         timeout: bool = False,
+        ip_ban: bool = False,
         times: int = 1,
     ) -> None:
         if times < 1:
@@ -138,6 +139,7 @@ class FakeDingTalk:
             body=raw,
             delay=delay,
             timeout=timeout,
+            ip_ban=ip_ban,
             remaining=times,
         )
         with self._world.lock:

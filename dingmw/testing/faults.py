@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
-from .wire import OAPI_JSON, Resp, api_error, api_headers, html, oapi_json, request_id
+from .wire import OAPI_JSON, Resp, api_error, api_headers, html, json_bytes, oapi_json, request_id
 
 _API_CODES = {
     403: "Forbidden.AccessDenied",
@@ -22,6 +22,14 @@ def is_api_path(path: str) -> bool:
     return path.startswith("/v1.0/")
 
 
+def ip_ban_body() -> bytes:
+    """DingTalk's answer to an IP address it has banned for too many calls (dingtalk-api.md
+    §7: more than 10000 calls in 20 seconds, 5 minutes), on either API style."""
+    return json_bytes(
+        {"status": 1111, "wait": 5, "source": "x5", "punish": "deny", "uuid": request_id() * 2}
+    )
+
+
 @dataclass(slots=True, kw_only=True)
 class Fault:
     errcode: int | None = None
@@ -32,10 +40,18 @@ class Fault:
     body: bytes | None = None
     delay: float = 0.0
     timeout: bool = False
+    ip_ban: bool = False
     remaining: int = 1
 
     def response(self, path: str) -> Resp | None:
         """The canned response, or None to let the real handler answer (delay-only faults)."""
+        if self.ip_ban:
+            # DingTalk documents the body only: HTTP 200 unless `status` says otherwise.
+            return Resp(
+                status=self.status or 200,
+                body=ip_ban_body(),
+                headers=[("content-type", "application/json;charset=utf-8")],
+            )
         if self.body is not None:
             content_type = "application/json;charset=utf-8" if is_api_path(path) else OAPI_JSON
             headers = api_headers(request_id()) if is_api_path(path) else []

@@ -19,6 +19,7 @@ The samples follow `shared/dingtalk-api.md`:
     oapi_error_40014.json                §7   bad app token
     oapi_error_88_40014.json             §7/§10 topapi-wrapped bad token
     oapi_error_88_timeout.json           §7   88 with an empty sub_code (auth-service timeout)
+    ip_ban.json                          §7   the per-IP ban (no errcode, no code)
 """
 
 from __future__ import annotations

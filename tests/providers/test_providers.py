@@ -13,7 +13,16 @@ from dingmw.core.effects import Effect, Reply
 from dingmw.errors import UpstreamError
 from dingmw.providers import make_provider
 from dingmw.providers.bycode import BycodeProvider, signature, signed_query
-from dingmw.providers.calls import DingTalkError, api, as_int, as_str, build, oapi
+from dingmw.providers.calls import (
+    IP_BANNED,
+    DingTalkError,
+    api,
+    as_int,
+    as_str,
+    build,
+    fetch_oapi_token,
+    oapi,
+)
 from dingmw.providers.oauth2 import OAuth2Provider
 from dingmw.providers.sns import SnsProvider, identity_from_user_info
 
@@ -47,6 +56,7 @@ DOCUMENTED_KEYS: dict[str, set[str]] = {
     "oapi_error_40014": {"errcode", "errmsg"},  # §7
     "oapi_error_88_40014": {"errcode", "sub_code", "sub_msg", "request_id"},  # §10
     "oapi_error_88_timeout": {"errcode", "sub_code", "sub_msg", "request_id"},  # §7
+    "ip_ban": {"status", "wait", "source", "punish", "uuid"},  # §7 rate limits, per egress IP
 }  # fmt: skip
 
 
@@ -194,9 +204,7 @@ def run_call(
     return result
 
 
-def failing_call(
-    call: Generator[Effect, Reply, dict[str, Any]], response: httpx.Response
-) -> UpstreamError:
+def failing_call(call: Generator[Effect, Reply, Any], response: httpx.Response) -> UpstreamError:
     next(call)
     with pytest.raises(UpstreamError) as info:
         call.send(response)
@@ -304,6 +312,45 @@ def test_api_other_failures_are_upstream_errors(response: httpx.Response) -> Non
     error = failing_call(api("y/call", request()), response)
     assert error.call == "y/call"
     assert error.status == 502
+
+
+@pytest.mark.parametrize("status", [200, 403, 429, 503])
+@pytest.mark.parametrize("style", [oapi, api], ids=["oapi", "api"])
+def test_the_ip_ban_reply_says_the_ip_was_refused(status: int, style: Any) -> None:
+    """DingTalk's per-IP ban (§7) has neither `errcode` nor `code`: the 502 says what it is."""
+    error = failing_call(style("x/call", request()), reply(status, "ip_ban"))
+    assert not isinstance(error, DingTalkError)
+    assert (error.call, error.status, error.reason) == ("x/call", 502, "upstream")
+    assert error.detail == IP_BANNED
+    assert "IP address" in error.detail
+
+
+def test_an_ip_ban_on_gettoken_is_not_a_missing_access_token() -> None:
+    settings = make_settings()
+    params = {"appkey": APP_KEY, "appsecret": APP_SECRET}
+    flow = fetch_oapi_token(settings, "gettoken", "/gettoken", params)
+    error = failing_call(flow, reply(200, "ip_ban"))
+    assert error.call == "gettoken"
+    assert error.detail == IP_BANNED
+    assert "access_token" not in error.detail
+    assert APP_SECRET not in str(error)
+
+
+@pytest.mark.parametrize("status", [200, 403])
+@pytest.mark.parametrize("style", [oapi, api], ids=["oapi", "api"])
+def test_an_html_reply_mentions_the_ip_ban(status: int, style: Any) -> None:
+    page = httpx.Response(status, content=b"<!DOCTYPE html><html><body>denied</body></html>")
+    error = failing_call(style("x/call", request()), page)
+    assert (error.call, error.status) == ("x/call", 502)
+    assert error.detail.startswith(f"HTTP {status}, body is not JSON but an HTML page")
+    assert "IP address" in error.detail
+
+
+def test_an_ordinary_reply_with_a_status_field_is_not_a_ban() -> None:
+    ordinary = httpx.Response(200, json={"errcode": 0, "status": 1})
+    assert run_call(oapi("x", request()), ordinary)["status"] == 1
+    ordinary = httpx.Response(200, json={"status": "ok"})
+    assert run_call(api("y", request()), ordinary)["status"] == "ok"
 
 
 @pytest.mark.parametrize(

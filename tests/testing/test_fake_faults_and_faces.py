@@ -69,6 +69,28 @@ def test_inject_raw_body(fake: FakeDingTalk, client: httpx.Client) -> None:
     assert (resp.status_code, resp.text) == (504, "<html>gateway</html>")
 
 
+@pytest.mark.parametrize("path", ["/gettoken", "/v1.0/oauth2/userAccessToken"])
+def test_inject_ip_ban(fake: FakeDingTalk, client: httpx.Client, path: str) -> None:
+    """The per-IP ban reply of dingtalk-api.md §7, on either API style, then normal answers."""
+    base = API if path.startswith("/v1.0") else OAPI
+    fake.inject(path, ip_ban=True)
+    resp = client.get(base + path, params=CREDS)
+    assert resp.status_code == 200
+    body = resp.json()
+    assert {k: body[k] for k in ("status", "wait", "source", "punish")} == {
+        "status": 1111,
+        "wait": 5,
+        "source": "x5",
+        "punish": "deny",
+    }
+    assert body["uuid"]
+    assert "errcode" not in body
+    assert "code" not in body
+    fake.inject(path, ip_ban=True, status=403)
+    assert client.get(base + path, params=CREDS).status_code == 403
+    assert client.get(GETTOKEN, params=CREDS).json()["errcode"] == 0
+
+
 def test_inject_delay_then_normal_answer(fake: FakeDingTalk, client: httpx.Client) -> None:
     fake.inject("/gettoken", delay=0.05)
     start = time.monotonic()
