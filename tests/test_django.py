@@ -189,3 +189,109 @@ def test_a_real_server_logs_a_staff_person_in_to_the_admin(
         assert logout.status_code == 302
         assert client.get("/health").text == "ok -"
     sync_clients(timeout=Settings.from_env().http_timeout).close()  # the process's pool
+
+
+FORGED = {
+    "X-DingTalk-UnionId": "u-admin",
+    "Remote-User": "admin",
+    "X-Forwarded-User": "admin",
+    "X-Forwarded-Email": "admin@corp.example",
+}
+
+
+def _as_after_the_auth_middleware(request: Any) -> None:
+    from django.contrib.auth.models import AnonymousUser
+    from django.contrib.sessions.backends.db import SessionStore
+
+    request.session = SessionStore()
+    request.user = AnonymousUser()
+
+
+def _seen_by_the_view(request: Any) -> dict[str, Any]:
+    scope = getattr(request, "scope", None)
+    return {
+        "headers": {k.lower() for k in request.headers},
+        "meta": {k for k in request.META if k.startswith("HTTP_")},
+        "scope": {name.decode().lower() for name, _ in scope["headers"]} if scope else set(),
+    }
+
+
+def _no_identity_headers(seen: dict[str, Any]) -> None:
+    forged = {name.lower() for name in FORGED}
+    assert not seen["headers"] & forged, seen["headers"]
+    assert not seen["meta"] & {"HTTP_" + n.upper().replace("-", "_") for n in FORGED}
+    assert not seen["scope"] & forged, seen["scope"]
+    assert "user-agent" in seen["headers"]  # the others are kept
+
+
+@pytest.mark.parametrize("session", ["none", "junk"])
+def test_forged_identity_headers_never_reach_the_view_under_wsgi(session: str) -> None:
+    """Even when `request.headers` was built before dingmw ran (it is built once and kept)."""
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from dingmw.django.middleware import DingTalkMiddleware
+
+    seen: dict[str, Any] = {}
+
+    def view(request: Any) -> HttpResponse:
+        seen.update(_seen_by_the_view(request))
+        return HttpResponse(b"ok")
+
+    cookie = {"Cookie": "dingmw_session=junk"} if session == "junk" else {}
+    request = RequestFactory().get("/health", headers={**FORGED, "User-Agent": "test", **cookie})
+    assert "Remote-User" in request.headers  # read before dingmw, as a middleware might
+    _as_after_the_auth_middleware(request)
+    response = DingTalkMiddleware(view)(request)
+    assert response.status_code == 200
+    _no_identity_headers(seen)
+
+
+async def test_forged_identity_headers_never_reach_the_view_under_asgi() -> None:
+    from django.http import HttpResponse
+    from django.test import AsyncRequestFactory
+
+    from dingmw.django.middleware import DingTalkMiddleware
+
+    seen: dict[str, Any] = {}
+
+    async def view(request: Any) -> HttpResponse:
+        seen.update(_seen_by_the_view(request))
+        return HttpResponse(b"ok")
+
+    request = AsyncRequestFactory().get(
+        "/health", headers={**FORGED, "User-Agent": "test", "Cookie": "dingmw_session=junk"}
+    )
+    assert "Remote-User" in request.headers
+    _as_after_the_auth_middleware(request)
+    response = await DingTalkMiddleware(view)(request)
+    assert response.status_code == 200
+    _no_identity_headers(seen)
+
+
+def test_remote_user_middleware_before_dingmw_is_refused_at_start() -> None:
+    """Before dingmw, it would log in whoever a client's own `Remote-User` names (under ASGI
+    Django reads that header): a superuser, say. After dingmw it never sees one."""
+    from django.core.exceptions import ImproperlyConfigured
+    from django.test import override_settings
+
+    from dingmw.django.middleware import DingTalkMiddleware
+
+    def view(request: Any) -> Any:
+        raise AssertionError("not called")
+
+    base = [
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+    ]
+    ours = "dingmw.django.middleware.DingTalkMiddleware"
+    for remote in (
+        "django.contrib.auth.middleware.RemoteUserMiddleware",
+        "django.contrib.auth.middleware.PersistentRemoteUserMiddleware",
+    ):
+        with override_settings(MIDDLEWARE=[*base, remote, ours]):
+            with pytest.raises(ImproperlyConfigured, match="before dingmw") as info:
+                DingTalkMiddleware(view)
+            assert remote in str(info.value)
+        with override_settings(MIDDLEWARE=[*base, ours, remote]):
+            DingTalkMiddleware(view)  # after dingmw: accepted

@@ -48,6 +48,7 @@ class DingTalkMiddleware:
     async_capable = True
 
     def __init__(self, get_response: GetResponse) -> None:
+        refuse_remote_user_before(type(self))
         self.get_response = get_response
         self.settings = dingmw_settings()
         render = renderer(self.settings.templates_dir)
@@ -135,10 +136,15 @@ class DingTalkMiddleware:
         return bool(request.user.is_authenticated)
 
     def forward(self, request: HttpRequest, identity: Identity | None) -> None:
+        scope = getattr(request, "scope", None)  # ASGI: get_identity(request) reads the scope
         if self.identity_headers.environ_spoofed(request.META):
             self.identity_headers.strip_environ(request.META)  # X-DingTalk-* from the client
+            # `request.headers` is built from META once and kept: built before (by dingmw's
+            # own reading, or an earlier middleware), it still holds them.
+            request.__dict__.pop("headers", None)
+            if isinstance(scope, dict):
+                self.identity_headers.strip_scope(scope)
         request.META[IDENTITY_KEY] = identity
-        scope = getattr(request, "scope", None)  # ASGI: get_identity(request) reads the scope
         if isinstance(scope, dict):
             scope[IDENTITY_KEY] = identity
 
@@ -172,6 +178,35 @@ class DingTalkMiddleware:
             name == "set-cookie" and value.startswith(ended) for name, value in answer.headers
         ):
             auth.logout(request)
+
+
+def refuse_remote_user_before(middleware: type) -> None:
+    """`ImproperlyConfigured` when a `RemoteUserMiddleware` runs before dingmw's in
+    `MIDDLEWARE`: it would log in whoever a client names in its own `Remote-User` header
+    (Django's ASGI handler reads it from the request) before dingmw removes the header."""
+    from django.conf import settings
+    from django.contrib.auth.middleware import RemoteUserMiddleware
+    from django.utils.module_loading import import_string
+
+    earlier: list[str] = []
+    for path in getattr(settings, "MIDDLEWARE", None) or ():
+        try:
+            found = import_string(path) if isinstance(path, str) else path
+        except ImportError:
+            continue
+        if isinstance(found, type) and issubclass(found, middleware):
+            break
+        if isinstance(found, type) and issubclass(found, RemoteUserMiddleware):
+            earlier.append(path)
+    else:
+        return  # not in MIDDLEWARE (built by hand, as in a test)
+    if earlier:
+        raise ImproperlyConfigured(
+            f"{', '.join(earlier)} comes before dingmw.django.middleware.DingTalkMiddleware "
+            "in MIDDLEWARE: it would log in whoever a client names in a Remote-User header of "
+            "its own before dingmw removes that header; put it after DingTalkMiddleware, or "
+            "drop it (dingmw logs the DingTalk person in to Django itself)"
+        )
 
 
 @functools.cache
