@@ -12,7 +12,7 @@ characters and backslashes, also when they hide behind percent-encoding.
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from ..config import Settings
 from ..errors import BadRequestError
@@ -23,6 +23,14 @@ _HOST_RE = re.compile(r"^(?:[A-Za-z0-9\-._~]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})
 _PREFIX_RE = re.compile(r"^(?:/[A-Za-z0-9\-._~%!$&'()*+,;=:@]+)*$")
 
 
+def _split(url: str) -> SplitResult | None:
+    """`urlsplit(url)`, or None for what it cannot split (`http://[x`: a bad IPv6 host)."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return None
+
+
 def _looks_offsite(path: str) -> bool:
     # Browsers drop tabs and newlines anywhere in a URL ("/\t/host" is "//host"), so
     # control characters are refused; an inner space is harmless and kept (encoded).
@@ -30,8 +38,8 @@ def _looks_offsite(path: str) -> bool:
         return True
     if not path.startswith("/") or path.startswith("//"):
         return True
-    parts = urlsplit(path)
-    return bool(parts.scheme or parts.netloc)
+    parts = _split(path)
+    return parts is None or bool(parts.scheme or parts.netloc)
 
 
 def safe_next(raw: str | None) -> str | None:
@@ -65,9 +73,12 @@ def same_origin_path(raw: str | None, req: WebRequest, settings: Settings) -> st
     """
     if not raw or not raw.lower().startswith(("http://", "https://")):
         return raw
-    parts = urlsplit(raw)
+    parts = _split(raw)
     own = urlsplit(external_base(req, settings))
-    if (parts.scheme.lower(), parts.netloc.lower()) != (own.scheme, own.netloc.lower()):
+    if parts is None or (parts.scheme.lower(), parts.netloc.lower()) != (
+        own.scheme,
+        own.netloc.lower(),
+    ):
         return raw
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
@@ -118,8 +129,8 @@ def external_base(req: WebRequest, settings: Settings) -> str:
 
 
 def origin_of(url: str) -> str | None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    parts = _split(url)
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
         return None
     return f"{parts.scheme}://{parts.netloc}".lower()
 

@@ -79,10 +79,28 @@ def test_safe_next_drops_the_fragment() -> None:
         pytest.param("evil.com", id="bare-host"),
         pytest.param("", id="empty"),
         pytest.param(None, id="none"),
+        pytest.param("//[x/", id="unclosed-ipv6-host"),
     ],
 )
 def test_safe_next_rejects(raw: str | None) -> None:
     assert safe_next(raw) is None
+
+
+@pytest.mark.parametrize("next_url", ["http://[x/", "https://[::1/a", "http://[/"])
+def test_a_next_url_urlsplit_cannot_split_sends_home(next_url: str) -> None:
+    """`urlsplit` raises on an unclosed `[`: a link anyone can post, never a 500."""
+    core = make_core()
+    response = responded(core.decide(web_request("/dingtalk/login", query=f"next={next_url}")))
+    assert response.status == 200  # the login page, its `next` home
+    assert "http://[" not in response.body.decode()
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_referer_urlsplit_cannot_split_is_not_same_origin(method: str) -> None:
+    core = make_core()
+    request = web_request("/dingtalk/logout", method=method, headers={"referer": "http://[x"})
+    response = responded(core.decide(request))
+    assert response.status == (200 if method == "GET" else 403)  # the confirm page; refused
 
 
 # external_base ---------------------------------------------------------------
