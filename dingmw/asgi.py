@@ -134,6 +134,7 @@ class ASGIMiddleware:
         self.core = Core(self.settings, render=render, clock=clock, cache=VerifiedSessions())
         self.effects = AsyncEffects(self.settings, transport=transport, client=client, store=store)
         self.identity_headers = IdentityHeaders(self.settings.strip_headers)
+        self.trust_proxy = self.settings.trust_proxy
         root_path = getattr(app, "root_path", "")
         self.root_path: str = root_path if isinstance(root_path, str) else ""
         state = getattr(app, "state", None)
@@ -152,6 +153,10 @@ class ASGIMiddleware:
             scope["root_path"] = self.root_path
         cookie, spoofed = self.identity_headers.scan(scope["headers"])
         path = route_path(scope) if scope.get("root_path") else scope["path"]
+        if self.trust_proxy and self._bad_prefix(scope["headers"]):  # the core answers 400
+            decided = self.core.decide(request_from_scope(scope))
+            await self._decided(scope, receive, send, decided, cookie, path, spoofed)
+            return
         # The hot path, straight through: a verified session in the cache, nothing to strip.
         try:
             forward = self.core.hit(path, cookie)
@@ -166,6 +171,13 @@ class ASGIMiddleware:
                 await self.app(scope, receive, send)
                 return
         await self._decided(scope, receive, send, forward, cookie, path, spoofed)
+
+    def _bad_prefix(self, headers: list[tuple[bytes, bytes]]) -> bool:
+        """A trusted `X-Forwarded-Prefix` the core refuses (asked before the fast paths)."""
+        for name, value in headers:
+            if name == b"x-forwarded-prefix":
+                return self.core.prefix_refused(value.decode("latin-1"))
+        return False
 
     async def _decided(
         self,

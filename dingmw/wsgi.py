@@ -98,6 +98,7 @@ class WSGIMiddleware:
         render = renderer(self.settings.templates_dir)
         self.core = Core(self.settings, render=render, clock=clock, cache=VerifiedSessions())
         self.identity_headers = IdentityHeaders(self.settings.strip_headers)
+        self.trust_proxy = self.settings.trust_proxy
         self.store = store if store is not None else open_stores(self.settings.store_url)[0]
         self.clients: SyncClients = sync_clients(
             timeout=self.settings.http_timeout, transport=transport, client=client
@@ -109,11 +110,15 @@ class WSGIMiddleware:
             if not path.isascii():
                 path = _unwsgi(path)
             cookie = environ.get("HTTP_COOKIE", "")
-            decision = (
-                self.core.hit(path, cookie)
-                or self.core.missed(path, cookie, lambda: request_from_environ(environ))
-                or self.core.decide(request_from_environ(environ))
-            )
+            prefix = environ.get("HTTP_X_FORWARDED_PREFIX") if self.trust_proxy else None
+            if prefix is not None and self.core.prefix_refused(prefix):
+                decision = self.core.decide(request_from_environ(environ))  # a 400
+            else:
+                decision = (
+                    self.core.hit(path, cookie)
+                    or self.core.missed(path, cookie, lambda: request_from_environ(environ))
+                    or self.core.decide(request_from_environ(environ))
+                )
         except Exception:
             log.exception("dingmw: internal error while deciding a request")
             decision = Respond(INTERNAL_ERROR)

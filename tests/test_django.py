@@ -295,3 +295,16 @@ def test_remote_user_middleware_before_dingmw_is_refused_at_start() -> None:
             assert remote in str(info.value)
         with override_settings(MIDDLEWARE=[*base, ours, remote]):
             DingTalkMiddleware(view)  # after dingmw: accepted
+
+
+def test_a_bad_forwarded_prefix_is_refused_for_a_logged_in_person(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DINGMW_TRUST_PROXY", "1")
+    client = Client()
+    login_as(client, ZHANGSAN)
+    assert client.get("/", headers={"x-forwarded-prefix": "/app"}).status_code == 200
+    for _ in range(2):
+        refused = client.get("/", headers={"x-forwarded-prefix": "/a/../b"})
+        assert refused.status_code == 400
+        assert b"bad_forwarded" in refused.content

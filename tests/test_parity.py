@@ -347,6 +347,24 @@ def test_unknown_own_route_and_wrong_method(client_factory: ClientFactory) -> No
     assert "GET" in response.headers["allow"]
 
 
+@pytest.mark.parametrize(
+    "prefix", ["/a/../b", "/..%2f", "/a/%2e", "//evil.example", "/%2F%2Fevil.example", "evil"]
+)
+def test_a_bad_forwarded_prefix_is_refused_with_a_cached_session_too(
+    client_factory: ClientFactory, fake: FakeDingTalk, prefix: str
+) -> None:
+    """The fast paths (a cached session, a public path) refuse it as the full one does."""
+    client = client_factory(make_settings("oauth2", trust_proxy=True, public_paths=("/open",)))
+    assert login(client, fake, ZHANGSAN.unionid).status_code == 302
+    assert client.get("/private", headers={"x-forwarded-prefix": "/app"}).status_code == 200
+    for _ in range(2):  # the first time, then with the session and the answer remembered
+        for path in ("/private", "/open"):
+            refused = client.get(path, headers={"x-forwarded-prefix": prefix})
+            assert refused.status_code == 400, (path, refused.text)
+            assert "bad_forwarded" in refused.text
+    assert client.get("/private", headers={"x-forwarded-prefix": "/app"}).status_code == 200
+
+
 def test_trusted_forwarded_prefix_is_used_everywhere(
     client_factory: ClientFactory, fake: FakeDingTalk
 ) -> None:

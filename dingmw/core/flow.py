@@ -52,6 +52,7 @@ from .redirects import (
     external_base,
     forwarded_prefix,
     is_https,
+    prefix_of,
     safe_next,
     same_origin,
     same_origin_path,
@@ -170,6 +171,7 @@ class Core:
             logs.use_json()
         self.finish: Finish = finish or finish_at_next
         self.refused = refused
+        self._prefixes: dict[str, bool] = {}
         # DINGMW_LOGIN_PAGE, else the default of whoever runs this core (site: qr, hub: dingtalk).
         self.login_page = settings.login_page or login_page
         self.directory = (
@@ -258,6 +260,22 @@ class Core:
             self.sessions.checked(entry)
             return entry.forward
         return (yield from settle(self.decide(request())))
+
+    def prefix_refused(self, header: str) -> bool:
+        """Whether a trusted `X-Forwarded-Prefix` value is one `behind_proxy` refuses (400):
+        the adapters ask before their fast paths, which never build a `WebRequest`. A proxy
+        sends one value again and again: the answers are remembered (a few dozen at most)."""
+        known = self._prefixes.get(header)
+        if known is None:
+            try:
+                prefix_of(header)
+                known = False
+            except LoginError:
+                known = True
+            if len(self._prefixes) >= 64:
+                self._prefixes.clear()
+            self._prefixes[header] = known
+        return known
 
     def behind_proxy(self, req: WebRequest) -> WebRequest:
         """`req` as the browser sees it: a trusted `X-Forwarded-Prefix` is its root path."""

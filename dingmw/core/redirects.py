@@ -100,7 +100,12 @@ def valid_prefix(prefix: str) -> bool:
 
 def forwarded_prefix(req: WebRequest) -> str:
     """`X-Forwarded-Prefix` (trusted proxies only): where the proxy mounts this app."""
-    raw = _first(req.headers.get("x-forwarded-prefix", ""))
+    return prefix_of(req.headers.get("x-forwarded-prefix", ""))
+
+
+def prefix_of(header: str) -> str:
+    """The mount path an `X-Forwarded-Prefix` value names; `BadRequestError` when invalid."""
+    raw = _first(header)
     prefix = raw.rstrip("/")
     if prefix and (not valid_prefix(prefix) or raw.endswith("//")):
         raise BadRequestError("bad_forwarded", "X-Forwarded-Prefix is not a valid path")

@@ -54,6 +54,7 @@ class DingTalkMiddleware:
         render = renderer(self.settings.templates_dir)
         self.core = Core(self.settings, render=render, cache=VerifiedSessions())
         self.identity_headers = IdentityHeaders(self.settings.strip_headers)
+        self.trust_proxy = self.settings.trust_proxy
         self.is_async = iscoroutinefunction(get_response)
         stores = open_stores(self.settings.store_url)
         if self.is_async:
@@ -108,6 +109,9 @@ class DingTalkMiddleware:
         try:
             path = request.path_info
             cookie = request.META.get("HTTP_COOKIE", "")
+            prefix = request.META.get("HTTP_X_FORWARDED_PREFIX") if self.trust_proxy else None
+            if prefix is not None and self.core.prefix_refused(prefix):
+                return self.core.decide(web_request(request))  # a 400
             return (
                 self.core.hit(path, cookie)
                 or self.core.missed(path, cookie, lambda: web_request(request))
