@@ -31,6 +31,7 @@ from .. import metrics
 from ..config import Settings
 from ..core.effects import CALL_EXTENSION, Effect, Flow, Reply, http, memo, store_delete
 from ..errors import LoginError, UpstreamError
+from ..logs import redact
 
 # errcodes meaning "this app token is bad or expired": refresh once and retry.
 TOKEN_ERRCODES = frozenset({40001, 40014, 42001})
@@ -50,10 +51,16 @@ HTML_REPLY = (
 )
 
 
+MAX_MESSAGE = 300
+
+
 class DingTalkError(UpstreamError):
     """DingTalk answered, with an error code."""
 
     def __init__(self, call: str, code: str, message: str, *, sub_code: str = "") -> None:
+        # DingTalk's own words reach a page and a log line: a credential it might quote back
+        # (`appsecret=…` of a request it refused) is masked, and the length bounded.
+        message = redact(message)[:MAX_MESSAGE]
         shown = f"{code}/{sub_code}" if sub_code else code
         super().__init__(call, f"DingTalk error {shown}: {message}".strip())
         self.code = code

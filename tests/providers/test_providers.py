@@ -260,6 +260,16 @@ def test_oapi_errcode_becomes_dingtalk_error(
     assert code in error.detail
 
 
+def test_a_credential_dingtalk_quotes_back_is_masked_in_the_error() -> None:
+    """DingTalk's message reaches the 502 page and the log: a secret it echoes is masked."""
+    echo = "invalid request /gettoken?appkey=k&appsecret=s3cr3t-value " + "x" * 1000
+    error = failing_call(oapi("gettoken", request()), reply(200, errcode=40089, errmsg=echo))
+    assert isinstance(error, DingTalkError)
+    assert "s3cr3t-value" not in error.detail
+    assert "appsecret=***" in error.detail
+    assert len(error.detail) < 400
+
+
 @pytest.mark.parametrize(
     ("code", "sub_code", "expected"),
     [
