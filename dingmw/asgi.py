@@ -42,6 +42,9 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+# The middleware that forwarded a request, in its scope: what a framework integration (a
+# FastAPI dependency in a mounted sub-app, say) asks to answer as the middleware would.
+MIDDLEWARE_KEY = "dingmw.middleware"
 log = logging.getLogger("dingmw")
 
 _SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
@@ -168,6 +171,7 @@ class ASGIMiddleware:
                 scope[IDENTITY_KEY] = identity
                 scope["user"] = DingTalkUser(identity)
                 scope["auth"] = AUTHENTICATED
+                scope[MIDDLEWARE_KEY] = self
                 await self.app(scope, receive, send)
                 return
         await self._decided(scope, receive, send, forward, cookie, path, spoofed)
@@ -208,6 +212,7 @@ class ASGIMiddleware:
                 self.identity_headers.strip_scope(scope)
             identity = decision.identity
             scope[IDENTITY_KEY] = identity
+            scope[MIDDLEWARE_KEY] = self
             if identity is None:
                 scope["user"] = ANONYMOUS_USER
                 scope["auth"] = ANONYMOUS_AUTH
@@ -224,6 +229,13 @@ class ASGIMiddleware:
     @property
     def store(self) -> AsyncStore:
         return self.effects.store
+
+    @property
+    def routes(self) -> list[Any]:
+        """The wrapped app's routes: a Starlette `Mount("/app", ASGIMiddleware(inner))` finds
+        the names inside for `url_for` (and `@requires(redirect=...)`) through them."""
+        routes = getattr(self.app, "routes", None)
+        return routes if isinstance(routes, list) else []
 
     async def exchange(self, flow: Flow[WebResponse | Forward]) -> WebResponse | Forward:
         return await self.effects.run(flow)

@@ -29,15 +29,18 @@ body).
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, WebSocketException
 from fastapi.exceptions import HTTPException
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
+from starlette.routing import Mount
 
 from .access import Access
-from .asgi import ASGIMiddleware, request_from_scope
+from .asgi import MIDDLEWARE_KEY, ASGIMiddleware, request_from_scope
 from .config import Settings
 from .core.http import WebResponse
 from .identity import Identity, get_identity
@@ -79,18 +82,35 @@ async def send_refusal(request: Request, exc: Exception) -> Response:
 def DingTalk(  # named like the Flask extension it mirrors
     app: FastAPI, settings: Settings | None = None, **options: Any
 ) -> None:
-    """Put dingmw in front of `app` (`add_middleware`) and register `DingTalkRefusal`'s handler.
+    """Put dingmw in front of `app` (`add_middleware`) and register `DingTalkRefusal`'s handler
+    (on the sub-apps mounted in it so far too: mount them first).
 
     `settings=None` reads `DINGMW_*` now, so a configuration error stops the
     import of the app with a `ConfigError` naming the variable. Other keyword
     arguments (`transport=`, `store=`, `clock=`) go to `ASGIMiddleware`.
     """
     app.add_middleware(ASGIMiddleware, settings=settings or Settings.from_env(), **options)
-    app.add_exception_handler(DingTalkRefusal, send_refusal)
+    for each in _with_sub_apps(app):
+        each.add_exception_handler(DingTalkRefusal, send_refusal)
 
 
-def middleware_of(request: Request) -> ASGIMiddleware:
-    """The `ASGIMiddleware` in front of this request's app."""
+def _with_sub_apps(app: Starlette, depth: int = 0) -> Iterator[Starlette]:
+    """`app` and the Starlette/FastAPI apps mounted in it (a sub-app handles the exceptions
+    its own routes raise), as far as they are mounted when `DingTalk(app)` runs."""
+    yield app
+    if depth < 8:
+        for route in app.routes:
+            inner = getattr(route, "app", None)
+            if isinstance(route, Mount) and isinstance(inner, Starlette):
+                yield from _with_sub_apps(inner, depth + 1)
+
+
+def middleware_of(request: HTTPConnection) -> ASGIMiddleware:
+    """The `ASGIMiddleware` in front of this request's app (the one that forwarded it: in
+    a mounted sub-app too)."""
+    forwarded = request.scope.get(MIDDLEWARE_KEY)
+    if isinstance(forwarded, ASGIMiddleware):
+        return forwarded
     app = request.scope.get("app")
     found = getattr(getattr(app, "state", None), "dingmw", None)
     if isinstance(found, ASGIMiddleware):
@@ -108,15 +128,19 @@ def middleware_of(request: Request) -> ASGIMiddleware:
     )
 
 
-async def current_identity(request: Request) -> Identity | None:
-    """`Depends(current_identity)`: the person, or None (a public path without a session)."""
+async def current_identity(request: HTTPConnection) -> Identity | None:
+    """`Depends(current_identity)`: the person, or None (a public path without a session).
+    On HTTP and websocket routes alike."""
     return get_identity(request)
 
 
-async def require_identity(request: Request) -> Identity:
-    """`Depends(require_identity)`: the person; anyone else is answered as the middleware would."""
+async def require_identity(request: HTTPConnection) -> Identity:
+    """`Depends(require_identity)`: the person; anyone else is answered as the middleware would
+    (a websocket is closed with 1008, policy violation, as the middleware closes its own)."""
     identity = get_identity(request)
     if identity is None:
+        if request.scope["type"] == "websocket":
+            raise WebSocketException(code=1008, reason="login_required")
         core = middleware_of(request).core
         raise DingTalkRefusal(core.login_required(request_from_scope(request.scope)))
     return identity
@@ -124,15 +148,17 @@ async def require_identity(request: Request) -> Identity:
 
 def require(
     *, users: Iterable[str] = (), depts: Iterable[int] = (), corps: Iterable[str] = ()
-) -> Callable[[Request], Awaitable[Identity]]:
+) -> Callable[[HTTPConnection], Awaitable[Identity]]:
     """A dependency: `require_identity`, and only for these people (userids or unionids),
     departments or organisations (each list given must match); others get the 403 answer."""
     access = Access.of(users=users, depts=depts, corps=corps)
 
-    async def required(request: Request) -> Identity:
+    async def required(request: HTTPConnection) -> Identity:
         identity = await require_identity(request)
         refusal = access.refusal(identity)
         if refusal is not None:
+            if request.scope["type"] == "websocket":
+                raise WebSocketException(code=1008, reason=refusal.reason)
             core = middleware_of(request).core
             raise DingTalkRefusal(core.error(request_from_scope(request.scope), refusal))
         return identity

@@ -9,14 +9,15 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, WebSocket
 from flask import Flask
 
-from dingmw import ASGIMiddleware, ConfigError
+from dingmw import ASGIMiddleware, ConfigError, Identity
+from dingmw.fastapi import CurrentIdentity, RequiredIdentity, require
 from dingmw.fastapi import DingTalk as DingTalkFastAPI
 from dingmw.flask import DingTalk
 from dingmw.testing import LISI, ZHANGSAN, FakeDingTalk
@@ -253,3 +254,129 @@ def test_an_absolute_next_is_kept_only_on_this_origin(
         assert login(client, fake, ZHANGSAN.unionid, next_path=next_url).headers["location"] == (
             lands_on
         )
+
+
+# Mounted apps and websockets ----------------------------------------------------------------
+
+
+def mounted_fastapi(fake: FakeDingTalk) -> FastAPI:
+    """`DingTalk(app)` on the outer app; the dependencies live in a mounted sub-app."""
+    sub = FastAPI()
+
+    @sub.get("/public/who")
+    async def who(me: RequiredIdentity) -> str:
+        return me.display_name
+
+    @sub.get("/admin", dependencies=[Depends(require(users=[ZHANGSAN.unionid]))])
+    async def admin() -> str:
+        return "admin"
+
+    @sub.websocket("/public/ws")
+    async def ws(websocket: WebSocket, me: CurrentIdentity) -> None:
+        await websocket.accept()
+        await websocket.send_text(me.display_name if me else "nobody")
+        await websocket.close()
+
+    @sub.websocket("/public/ws-required")
+    async def ws_required(
+        websocket: WebSocket, me: Annotated[Identity, Depends(require(users=[ZHANGSAN.unionid]))]
+    ) -> None:
+        await websocket.accept()
+        await websocket.send_text(me.display_name)
+        await websocket.close()
+
+    app = FastAPI()
+    app.mount("/sub", sub)
+    DingTalkFastAPI(app, make_settings(public_paths=("/sub/public/*",)), transport=fake.transport())
+    return app
+
+
+def test_fastapi_dependencies_in_a_mounted_sub_app_answer_as_the_middleware(
+    fake: FakeDingTalk,
+) -> None:
+    with TestClient(mounted_fastapi(fake), follow_redirects=False) as client:
+        anonymous = client.get("/sub/public/who", headers=JSON)
+        assert anonymous.status_code == 401
+        assert anonymous.json()["error"] == "login_required"
+        login(client, fake, LISI.unionid, next_path="/")
+        refused = client.get("/sub/admin", headers=JSON)
+        assert refused.status_code == 403
+        assert refused.json()["error"] == "user_not_allowed"
+        assert client.get("/sub/public/who").json() == "Li Si"
+        client.cookies.clear()
+        login(client, fake, ZHANGSAN.unionid, next_path="/")
+        assert client.get("/sub/admin").json() == "admin"
+
+
+def test_fastapi_dependencies_on_websocket_routes(fake: FakeDingTalk) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    with TestClient(mounted_fastapi(fake), follow_redirects=False) as client:
+        with client.websocket_connect("/sub/public/ws") as ws:
+            assert ws.receive_text() == "nobody"
+        with (
+            pytest.raises(WebSocketDisconnect) as closed,
+            client.websocket_connect("/sub/public/ws-required"),
+        ):
+            pass
+        assert closed.value.code == 1008  # as the middleware closes its own refusals
+        login(client, fake, ZHANGSAN.unionid, next_path="/")
+        with client.websocket_connect("/sub/public/ws") as ws:
+            assert ws.receive_text() == "张三"
+        with client.websocket_connect("/sub/public/ws-required") as ws:
+            assert ws.receive_text() == "张三"
+
+
+def test_a_starlette_mount_of_the_middleware_keeps_url_for(fake: FakeDingTalk) -> None:
+    """`Mount("/app", ASGIMiddleware(inner))`: names inside resolve for `url_for`, and
+    `login_as` finds the middleware through the mount."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Mount, Route
+
+    from dingmw.testing import login_as
+
+    async def home(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(str(request.url_for("home")))
+
+    inner = Starlette(routes=[Route("/", home, name="home")])
+    outer = Starlette(
+        routes=[Mount("/app", ASGIMiddleware(inner, make_settings(), transport=fake.transport()))]
+    )
+    with TestClient(outer, base_url="http://testserver", follow_redirects=False) as client:
+        assert client.get("/app/", headers=HTML).status_code == 302
+        login_as(client, ZHANGSAN)
+        page = client.get("/app/")
+        assert page.status_code == 200, page.text
+        assert page.text == "http://testserver/app/"
+
+
+def test_cors_middleware_outside_dingmw_answers_the_preflight(fake: FakeDingTalk) -> None:
+    """As the quick start shows: CORS added after `DingTalk(app)`, so outermost."""
+    from fastapi.middleware.cors import CORSMiddleware
+
+    app = FastAPI()
+
+    @app.get("/private")
+    async def private(me: RequiredIdentity) -> str:
+        return me.display_name
+
+    DingTalkFastAPI(app, make_settings(), transport=fake.transport())
+    origin = "https://app.example.com"
+    app.add_middleware(
+        CORSMiddleware, allow_origins=[origin], allow_credentials=True, allow_methods=["*"]
+    )
+    with TestClient(app, follow_redirects=False) as client:
+        preflight = client.options(
+            "/private", headers={"origin": origin, "access-control-request-method": "GET"}
+        )
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == origin
+        refused = client.get("/private", headers={**JSON, "origin": origin})
+        assert refused.status_code == 401  # no session: the page's script can read why
+        assert refused.headers["access-control-allow-origin"] == origin
+        login(client, fake, ZHANGSAN.unionid, next_path="/")
+        allowed = client.get("/private", headers={"origin": origin})
+        assert allowed.json() == "张三"
+        assert allowed.headers["access-control-allow-credentials"] == "true"

@@ -118,6 +118,10 @@ def _middleware_in(target: Any, kinds: tuple[type, ...]) -> Any:
             getattr(layer, name, None)
             for name in ("application", "app", "middleware_stack", "wsgi_app", "_transport")
         ]
+        # A Starlette router's mounts (`Mount("/app", ASGIMiddleware(inner))`).
+        routes = getattr(layer, "routes", None)
+        if isinstance(routes, list):
+            todo += [getattr(route, "app", None) for route in routes]
     return None
 
 
