@@ -67,6 +67,14 @@ _INTEGRITY_RE = re.compile(rf"^{_SRI}(?: {_SRI})*$")
 # --- kinds particular to dingmw's settings ----------------------------------------------------
 
 
+def env_text(value: object) -> str:
+    """A framework setting (`app.config`, Django's settings) as its `DINGMW_*` text: a list
+    or tuple as comma-separated values (`["k1", "k2"]` → `k1,k2`), anything else as `str`."""
+    if isinstance(value, list | tuple):  # ordered: the first secret key seals
+        return ",".join(map(str, value))
+    return str(value)
+
+
 def _flow_names() -> tuple[str, ...]:
     from .providers.registry import names
 

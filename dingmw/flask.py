@@ -30,7 +30,7 @@ from typing import Any, ParamSpec, TypeVar
 from flask import Flask, Response, current_app, request
 
 from .access import Access
-from .config import Settings
+from .config import Settings, env_text
 from .identity import Identity, get_identity
 from .wsgi import WSGIMiddleware, request_from_environ
 
@@ -69,7 +69,7 @@ class DingTalk:
 
 def _env_with(config: Mapping[str, Any]) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({k: str(v) for k, v in config.items() if k.startswith("DINGMW_")})
+    env.update({k: env_text(v) for k, v in config.items() if k.startswith("DINGMW_")})
     return env
 
 

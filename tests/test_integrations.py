@@ -93,6 +93,31 @@ def test_flask_extension_reads_dingmw_keys_from_app_config(monkeypatch: pytest.M
     assert app.wsgi_app is extension.middleware
 
 
+def test_flask_app_config_takes_lists_as_django_settings_do(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`app.config` values that are lists are the comma-separated lists `DINGMW_*` takes (the
+    keys in their order: the first seals)."""
+    for name in [n for n in os.environ if n.startswith("DINGMW_")]:
+        monkeypatch.delenv(name)
+    app = Flask("lists")
+    app.config.update(
+        DINGMW_APP_KEY="key",
+        DINGMW_APP_SECRET="secret",
+        DINGMW_SECRET_KEY=["n" * 40, "o" * 40],
+        DINGMW_PUBLIC_PATHS=["/health", "/static/*"],
+        DINGMW_ALLOWED_DEPT_IDS=[100, 200],
+        DINGMW_ENRICH="detail",
+        DINGMW_CORP_ID="dingcorp",
+    )
+    middleware = DingTalk(app).middleware
+    assert middleware is not None
+    settings = middleware.settings
+    assert settings.secret_keys == ("n" * 40, "o" * 40)
+    assert settings.public_paths == ("/health", "/static/*")
+    assert settings.allowed_dept_ids == frozenset({100, 200})
+
+
 # FastAPI ----------------------------------------------------------------------------------
 
 

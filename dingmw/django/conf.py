@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..access import Access
-from ..config import Settings
+from ..config import Settings, env_text
 from ..errors import ConfigError
 
 OPTIONS = "DINGMW_DJANGO"
@@ -48,7 +48,7 @@ def dingmw_settings() -> Settings:
     for name in dir(django_settings):
         if name.startswith("DINGMW_") and name != OPTIONS:
             value = getattr(django_settings, name)
-            env[name] = ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+            env[name] = env_text(value)
     return Settings.from_env(env)
 
 
