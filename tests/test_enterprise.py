@@ -144,10 +144,30 @@ def test_enrichment_errors_are_502_naming_the_call(
     client_factory: ClientFactory, fake: FakeDingTalk, path: str, call: str
 ) -> None:
     client = client_factory(make_settings("oauth2", enrich="detail"))
-    fake.inject(path, errcode=-1, message="系统繁忙")
+    fake.inject(path, errcode=-1, message="系统繁忙", times=2)  # a lookup is tried twice
     response = login(client, fake, ZHANGSAN.unionid)
     assert response.status_code == 502
     assert call in response.text
+
+
+@pytest.mark.parametrize(
+    ("errcode", "sub_code"), [(-1, None), (15, None), (88, "")], ids=["busy", "timeout", "88"]
+)
+@pytest.mark.parametrize("path", ["/topapi/user/getbyunionid", "/topapi/v2/user/get"])
+def test_a_lookup_dingtalk_asks_to_retry_is_sent_once_more(
+    client_factory: ClientFactory,
+    fake: FakeDingTalk,
+    path: str,
+    errcode: int,
+    sub_code: str | None,
+) -> None:
+    """dingtalk-api.md §7: `-1` busy, `15` call timeout, `88` without a sub-code: retryable.
+    The person's code was spent already; one more try spares them a second scan."""
+    client = client_factory(make_settings("oauth2", enrich="detail"))
+    fake.inject(path, errcode=errcode, sub_code=sub_code)
+    assert login(client, fake, ZHANGSAN.unionid).status_code == 302
+    assert fake.calls[path] == 2
+    assert fake.calls["/gettoken"] == 1  # no token refresh for these
 
 
 @pytest.mark.parametrize(

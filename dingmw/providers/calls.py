@@ -75,6 +75,12 @@ class DingTalkError(UpstreamError):
                 return True
         return self.code == "88" and self.sub_code == "40000"
 
+    @property
+    def retryable(self) -> bool:
+        """DingTalk says "try again" (dingtalk-api.md §7): `-1` system busy, `15` call
+        timeout, `88` without a sub-code (its auth service timed out)."""
+        return self.code in ("-1", "15") or (self.code == "88" and not self.sub_code)
+
 
 def as_int(value: object) -> int | None:
     """DingTalk numbers, which sometimes arrive as strings."""
@@ -226,16 +232,24 @@ def with_app_token(
     fetch: Callable[[], Flow[tuple[str, float]]],
     call: Callable[[str], Flow[dict[str, Any]]],
 ) -> Generator[Effect, Reply, dict[str, Any]]:
-    """Run `call(token)` with a cached app token; refresh it once if DingTalk calls it invalid."""
+    """Run `call(token)` with a cached app token; refresh the token once if DingTalk calls it
+    invalid, and send the call once more if DingTalk answers "try again" (`retryable`). These
+    are the enrichment's lookups, reads that may be repeated: a login's one-time code was spent
+    before them, so a passing hiccup of DingTalk's no longer costs the person a second scan."""
     token = yield from memo(cache_key, fetch)
-    try:
-        return (yield from call(token))
-    except DingTalkError as exc:
-        if not exc.token_invalid:
-            raise
-    yield from store_delete(cache_key)
-    token = yield from memo(cache_key, fetch)
-    return (yield from call(token))
+    refreshed = retried = False
+    while True:
+        try:
+            return (yield from call(token))
+        except DingTalkError as exc:
+            if exc.token_invalid and not refreshed:
+                refreshed = True
+                yield from store_delete(cache_key)
+                token = yield from memo(cache_key, fetch)
+            elif exc.retryable and not retried:
+                retried = True
+            else:
+                raise
 
 
 def post_with_app_token(
