@@ -86,6 +86,36 @@ def test_outsider_is_refused_when_membership_is_required(
     assert "dingmw_session=" not in ";".join(refused.headers.get_list("set-cookie"))
 
 
+EXTERNAL = '{"errcode":0,"errmsg":"ok","result":{"contact_type":"1","userid":"ext01"}}'
+
+
+def test_an_external_contact_is_not_a_member(
+    client_factory: ClientFactory, fake: FakeDingTalk
+) -> None:
+    """getbyunionid's `contact_type` 1 (§3.3, a string in the doc's example): one of the
+    organisation's external contacts. Refused where membership is required, never given the
+    organisation's corp_id or an employee's detail."""
+    strict = make_settings(
+        "oauth2",
+        enrich="detail",
+        corp_id=DEFAULT_CORP_ID,
+        allowed_corp_ids=frozenset({DEFAULT_CORP_ID}),
+    )
+    fake.inject("/topapi/user/getbyunionid", body=EXTERNAL)
+    refused = login(client_factory(strict), fake, ZHANGSAN.unionid)
+    assert refused.status_code == 403
+    assert 'data-reason="not_member"' in refused.text
+    assert fake.calls["/topapi/v2/user/get"] == 0
+    open_site = client_factory(make_settings("oauth2", enrich="detail", corp_id=DEFAULT_CORP_ID))
+    fake.inject("/topapi/user/getbyunionid", body=EXTERNAL)
+    assert login(open_site, fake, ZHANGSAN.unionid).status_code == 302
+    me = open_site.get("/dingtalk/me").json()
+    assert me["unionid"] == ZHANGSAN.unionid
+    assert me.get("corp_id") is None
+    assert me.get("userid") is None
+    assert fake.calls["/topapi/v2/user/get"] == 0
+
+
 def test_department_allow_list(client_factory: ClientFactory, fake: FakeDingTalk) -> None:
     settings = make_settings("sns", enrich="detail", allowed_dept_ids=frozenset({100}))
     client = client_factory(settings)

@@ -21,6 +21,7 @@ then takes the flow's chain plus two calls, cold token or warm.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +36,9 @@ GETTOKEN_CALL = "gettoken"
 BY_UNIONID_CALL = "topapi/user/getbyunionid"
 USER_GET_CALL = "topapi/v2/user/get"
 NOT_MEMBER = 60121
+EXTERNAL_CONTACT = 1  # getbyunionid's contact_type: 0 an employee, 1 an external contact
+
+log = logging.getLogger("dingmw")
 
 
 def dept_ids(value: object) -> tuple[int, ...]:
@@ -92,7 +96,17 @@ class CorpDirectory:
                         "not_member", who=identity.display_name, unionid=identity.unionid
                     ) from None
                 return identity
-            userid = as_str(self._result(BY_UNIONID_CALL, data).get("userid"))
+            result = self._result(BY_UNIONID_CALL, data)
+            if as_int(result.get("contact_type")) == EXTERNAL_CONTACT:
+                # One of the organisation's external contacts, not a member (§3.3): no
+                # employee detail, and never the organisation's corp_id.
+                log.info("dingmw: unionid=%s is an external contact", identity.unionid)
+                if self._s.needs_corp_membership:
+                    raise ForbiddenError(
+                        "not_member", who=identity.display_name, unionid=identity.unionid
+                    )
+                return identity
+            userid = as_str(result.get("userid"))
             if userid is None:
                 raise UpstreamError(BY_UNIONID_CALL, "the result has no userid")
         data = yield from self._topapi(USER_GET_CALL, {"userid": userid, "language": "zh_CN"})
