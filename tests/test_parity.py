@@ -192,7 +192,7 @@ def test_dingtalk_error_is_a_502_naming_the_call(
     if path.startswith("/v1.0"):
         fake.inject(path, status=500, code="ServiceUnavailable", message="busy")
     else:
-        fake.inject(path, errcode=-1, message="系统繁忙")
+        fake.inject(path, errcode=-1, message="系统繁忙", times=2)  # app-token calls: twice
     client = client_factory(make_settings(flow))
     response = login(client, fake, ZHANGSAN.unionid)
     assert response.status_code == 502

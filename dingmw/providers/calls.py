@@ -233,9 +233,10 @@ def with_app_token(
     call: Callable[[str], Flow[dict[str, Any]]],
 ) -> Generator[Effect, Reply, dict[str, Any]]:
     """Run `call(token)` with a cached app token; refresh the token once if DingTalk calls it
-    invalid, and send the call once more if DingTalk answers "try again" (`retryable`). These
-    are the enrichment's lookups, reads that may be repeated: a login's one-time code was spent
-    before them, so a passing hiccup of DingTalk's no longer costs the person a second scan."""
+    invalid, and send the call once more if DingTalk answers "try again" (`retryable`): the
+    enrichment's lookups (reads: a login's one-time code was spent before them, so a passing
+    hiccup of DingTalk's no longer costs the person a second scan) and the sns flow's code
+    exchange (were the code spent by the first try, the second gets 40078: the same 502)."""
     token = yield from memo(cache_key, fetch)
     refreshed = retried = False
     while True:

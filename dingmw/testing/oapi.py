@@ -34,6 +34,7 @@ SIGNATURE_MAX_SKEW = 300.0
 
 # Global codes (dingtalk-api.md §7, §1.3, §3).
 BAD_TMP_CODE = (40078, "不存在的临时授权码")
+EXPIRED_TMP_CODE = (42008, "临时授权码失效")  # dingtalk-api.md §7's table
 MISSING_TMP_CODE = (41026, "缺少tmp_auth_code")
 BAD_PARAM = (40035, "缺少参数")
 NEED_JSON = (43009, "post参数需要json类型")
@@ -103,7 +104,9 @@ def _redeem_tmp_auth_code(world: World, req: Req, app: FakeApp) -> FakeUser | Re
     code = _str_field(body, "tmp_auth_code")
     if not code:
         return _err(MISSING_TMP_CODE)
-    grant, _ = world.ledger.look("tmp_auth_code", code)
+    grant, expired = world.ledger.look("tmp_auth_code", code)
+    if expired:
+        return _err(EXPIRED_TMP_CODE)
     if grant is None or grant.app_key != app.app_key:
         return _err(BAD_TMP_CODE)
     world.ledger.take("tmp_auth_code", code)

@@ -202,7 +202,6 @@ def test_second_invalid_token_reply_is_502_not_a_loop() -> None:
     "answer",
     [
         pytest.param(reply(200, "oapi_error_40078"), id="code-used-40078"),
-        pytest.param(reply(200, "oapi_error_88_timeout"), id="88-empty-sub-code"),
     ],
 )
 def test_other_errcodes_are_502_without_refreshing_the_token(answer: httpx.Response) -> None:
@@ -210,6 +209,19 @@ def test_other_errcodes_are_502_without_refreshing_the_token(answer: httpx.Respo
     expect(flow.send(True), Memo)
     expect(flow.send("token"), httpx.Request)
     response = finish(flow, answer)
+    assert response.status == 502
+    assert page_context(response)["params"]["call"] == PERSISTENT_CALL
+
+
+def test_a_try_again_errcode_is_sent_once_more_then_502() -> None:
+    """`88` without a sub-code (DingTalk's auth service timed out): the same call again, with
+    the same token; a second such answer is the 502."""
+    _, flow = begin()
+    expect(flow.send(True), Memo)
+    first = expect(flow.send("token"), httpx.Request)
+    again = expect(flow.send(reply(200, "oapi_error_88_timeout")), httpx.Request)
+    assert again.url == first.url
+    response = finish(flow, reply(200, "oapi_error_88_timeout"))
     assert response.status == 502
     assert page_context(response)["params"]["call"] == PERSISTENT_CALL
 

@@ -174,7 +174,7 @@ def test_bycode_code_bound_to_app(fake: FakeDingTalk, client: httpx.Client, cloc
 def test_tmp_auth_code_expires(fake: FakeDingTalk, client: httpx.Client, clock: Clock) -> None:
     code = param(fake.scan(sns_url(), ZHANGSAN.unionid), "code")
     clock.t += 301
-    err(_bycode(client, clock, code), 40078)
+    err(_bycode(client, clock, code), 42008)  # 临时授权码失效 (a used or unknown one: 40078)
 
 
 # --- legacy sns chain -----------------------------------------------------------------------
