@@ -28,6 +28,7 @@ for non-browser clients) with the error's status; `core.pages` renders both.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -245,8 +246,9 @@ class Core:
     ) -> Flow[WebResponse | Forward]:
         """A cached session's periodic re-check, without building the request when the
         session is still good (the common case: the allow-lists, then the store's
-        revocations). Anything else is `decide`d in full, which checks again and answers
-        as usual: the allow-lists' 403, a revoked session read as none, a store's 503."""
+        revocations). A store that fails is answered at once (its 503: asking it again
+        would double the wait); anything else is `decide`d in full, which checks again and
+        answers as usual: the allow-lists' 403, a revoked session read as none."""
         session = entry.session
         identity = session.identity
         try:
@@ -254,8 +256,13 @@ class Core:
             revoked = yield from is_revoked(
                 session.sid, identity.unionid, session.issued_ms, self.audiences
             )
-        except (ForbiddenError, LoginError):
+        except ForbiddenError:
             revoked = True
+        except LoginError as exc:
+            req = request()
+            with contextlib.suppress(LoginError):  # the adapters refused a bad prefix already
+                req = self.behind_proxy(req)
+            return self.error(req, exc)
         if not revoked:
             self.sessions.checked(entry)
             return entry.forward

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from dingmw.core.flow import Core
+from dingmw.core.http import WebResponse
 from dingmw.core.outcome import Exchange, Forward
 from dingmw.core.revocation import hub_audience, person_key, session_key, site_audience
 from dingmw.identity import Identity
@@ -162,6 +163,40 @@ def test_a_store_outage_during_a_recheck_is_a_503() -> None:
     core = make_core()
     cookies = cookie_for(make_core())
     assert app_request(core, cookies, Down()) == 503
+
+
+def test_a_store_outage_at_a_due_recheck_asks_the_store_once() -> None:
+    """A cached session whose re-check falls due while the store is down: one attempt, then
+    the 503 (asking again would double the wait, about two seconds for a hung Redis)."""
+    from collections.abc import Sequence
+
+    from dingmw.errors import StoreError
+    from dingmw.stores import BatchOp, StoreReply
+
+    attempts = {"n": 0}
+
+    class Down(MemoryStore):
+        def get(self, key: str) -> str | None:
+            attempts["n"] += 1
+            raise StoreError("redis://cache:6379: timed out")
+
+        def batch(self, ops: Sequence[BatchOp]) -> list[StoreReply]:
+            attempts["n"] += 1
+            raise StoreError("redis://cache:6379: timed out")
+
+    clock = Clock()
+    core = make_core(clock)
+    cookies = cookie_for(core)
+    store = MemoryStore()
+    assert isinstance(app_request(core, cookies, store), Forward)  # cached, checked
+    clock.advance(61)  # the re-check is due
+    header_ = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    due = core.quick("/private", header_, lambda: web_request("/private", cookies=cookies))
+    assert isinstance(due, Exchange)
+    answer = settled(due, Down())
+    assert isinstance(answer, WebResponse)
+    assert answer.status == 503
+    assert attempts["n"] == 1
 
 
 # Revocable -----------------------------------------------------------------------
