@@ -7,7 +7,9 @@ after `READY_TIMEOUT` seconds, so a probe never hangs on a Redis that does not a
 A 503 names what is down (`store`), never where it is.
 `metrics` (with `DINGMW_METRICS=1`) is Prometheus text (`dingmw.metrics`), behind
 `Authorization: Bearer <DINGMW_METRICS_TOKEN>` when that is set; it reads this process's
-counters (or, in multiprocess mode, every worker's files), nothing over the network.
+counters (or, in multiprocess mode, every worker's files), nothing over the network. When
+they cannot be read it is a `503 {"error": "metrics_unavailable", "detail": ...}` that says
+why (the `dingmw` logger has the whole error); logins are never affected.
 """
 
 from __future__ import annotations
@@ -51,5 +53,8 @@ def metrics_page(settings: Settings, req: WebRequest) -> WebResponse:
         if not hmac.compare_digest(given, f"Bearer {token}".encode()):
             challenge = ("www-authenticate", 'Bearer realm="dingmw metrics"')
             return json_response(401, {"error": "unauthorized"}, (challenge,))
-    body, content_type = metrics.exposition()
+    try:
+        body, content_type = metrics.exposition()
+    except metrics.MetricsUnavailable as exc:
+        return json_response(503, {"error": "metrics_unavailable", "detail": str(exc)})
     return WebResponse(status=200, headers=(("content-type", content_type), NO_STORE), body=body)
