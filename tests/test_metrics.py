@@ -159,6 +159,44 @@ def test_bearer_token(client_factory: ClientFactory) -> None:
     assert samples(client, authorization=f"Bearer {TOKEN}")
 
 
+@pytest.mark.parametrize(
+    "given",
+    [
+        f"bearer {TOKEN}",
+        f"BEARER {TOKEN}",
+        f"BeArEr {TOKEN}",
+        f"Bearer  {TOKEN}",
+        f"Bearer\t{TOKEN}",
+        f"  Bearer {TOKEN}  ",
+    ],
+)
+def test_bearer_scheme_in_any_case_and_spacing(client_factory: ClientFactory, given: str) -> None:
+    """RFC 7235 §2.1: the auth scheme is case-insensitive; extra whitespace is not a token."""
+    client = client_factory(make_settings(metrics=True, metrics_token=TOKEN))
+    assert samples(client, authorization=given)
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "",
+        "bearer",
+        "bearer ",
+        f"Basic {TOKEN}",
+        f"Bearer{TOKEN}",
+        f"bearer {TOKEN}x",
+        f"bearer {TOKEN[:-1]}",
+        f"bearer {TOKEN} {TOKEN}",
+        f"Token {TOKEN}",
+    ],
+)
+def test_bearer_wrong_token_is_401(client_factory: ClientFactory, given: str) -> None:
+    client = client_factory(make_settings(metrics=True, metrics_token=TOKEN))
+    refused = client.get("/dingtalk/metrics", headers={"authorization": given})
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"] == 'Bearer realm="dingmw metrics"'
+
+
 def test_labels_stay_bounded() -> None:
     metrics.enable()
     for i in range(metrics.MAX_LABEL_VALUES + 10):
