@@ -17,6 +17,7 @@ Exit codes (`Report.exit_code`):
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import os
 import string
@@ -24,7 +25,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from urllib.parse import urlsplit
 
-from . import declare
+from . import declare, metrics
 from .config import MIN_SECRET_KEY_LENGTH, Settings
 from .core.effects import Flow, store_ping
 from .core.health import READY_TIMEOUT
@@ -124,9 +125,20 @@ def key_strength(key: str) -> float:
     return min(len(key) * math.log2(alphabet) / 8, compressed)
 
 
-def deploy_warnings(settings: Settings, *, workers: int) -> Iterator[str]:
+# The DingTalk endpoints, and what travels in clear when one of them is http.
+ENDPOINT_SECRETS = (
+    ("DINGMW_OAPI_URL", "oapi_url", "the app secret and DingTalk's tokens"),
+    ("DINGMW_API_URL", "api_url", "the app secret, login codes and DingTalk's tokens"),
+    ("DINGMW_LOGIN_URL", "login_url", "the QR login frames and login codes"),
+)
+
+
+def deploy_warnings(
+    settings: Settings, *, workers: int, environ: Mapping[str, str] | None = None
+) -> Iterator[str]:
     """What a production site should change, as Django's `check --deploy` does."""
     s = settings
+    env = os.environ if environ is None else environ
     if s.base_url and urlsplit(s.base_url).scheme == "http":
         yield (
             "DINGMW_BASE_URL uses http: sessions and login codes travel in clear; serve the "
@@ -146,6 +158,24 @@ def deploy_warnings(settings: Settings, *, workers: int) -> Iterator[str]:
             f"DINGMW_STORE_URL=memory:// with {workers} workers: each process keeps its own "
             "replay protection and app tokens; use Redis (redis://...) to share them"
         )
+    if (host := _open_redis_host(s.store_url)) is not None:
+        yield (
+            f"DINGMW_STORE_URL: Redis at {host} has no password: anyone who reaches it can use "
+            "your DingTalk app tokens and change what a hub answers; give it a password "
+            "(redis://:password@host:port/0)"
+        )
+    if s.flow == "hub" and s.hub_url and urlsplit(s.hub_url).scheme == "http":
+        yield (
+            "DINGMW_HUB_URL uses http: the site's client secret, the codes and the tokens travel "
+            "in clear; serve the hub over https"
+        )
+    if s.flow != "hub":  # a hub site talks to its hub only
+        for name, attribute, what in ENDPOINT_SECRETS:
+            if urlsplit(getattr(s, attribute)).scheme == "http":
+                yield (
+                    f"{name} uses http: {what} travel in clear (a fake DingTalk left over?); "
+                    "use DingTalk's https URL (unset it for the default)"
+                )
     for index, key in enumerate(s.secret_keys, start=1):
         if key_strength(key) < MIN_SECRET_KEY_LENGTH:
             yield (
@@ -158,7 +188,48 @@ def deploy_warnings(settings: Settings, *, workers: int) -> Iterator[str]:
             "no allow-list: anyone who can log in to DingTalk and authorise the app gets in; set "
             "DINGMW_ALLOWED_CORP_IDS, DINGMW_ALLOWED_USERS or DINGMW_ALLOWED_DEPT_IDS"
         )
+    if s.metrics and not s.metrics_token:
+        yield (
+            "DINGMW_METRICS=1 without DINGMW_METRICS_TOKEN: anyone who reaches "
+            "/dingtalk/metrics reads it; set DINGMW_METRICS_TOKEN (or keep the path off the "
+            "public proxy)"
+        )
+    if s.metrics and (problem := metrics.multiprocess_dir_problem(env)):
+        yield (
+            f"PROMETHEUS_MULTIPROC_DIR {problem}: with DINGMW_METRICS=1 no value is recorded; "
+            "create it, empty and writable by every worker, before the server starts"
+        )
     yield from hub_client_warnings(s.hub_clients)
+
+
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower().rstrip(".")
+    if host in LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _open_redis_host(store_url: str) -> str | None:
+    """The first host of a Redis store reached in clear (not TLS, not a unix socket) with no
+    password and not on this machine's loopback, or None."""
+    from .stores.urls import BadStoreURL, parse_store_url
+
+    try:
+        parsed = parse_store_url(store_url)
+    except BadStoreURL:
+        return None
+    if parsed.kind == "memory" or parsed.tls or not parsed.nodes or parsed.secrets:
+        return None
+    for host, _ in parsed.nodes:
+        if not _is_loopback(host):
+            return f"[{host}]" if ":" in host else host
+    return None
 
 
 def hub_client_warnings(clients: Iterable[HubClient]) -> Iterator[str]:
@@ -218,7 +289,7 @@ def run(
         report.errors.append(problem)
     report.lines = describe(settings, environ)
     if deploy:
-        report.warnings = list(deploy_warnings(settings, workers=workers))
+        report.warnings = list(deploy_warnings(settings, workers=workers, environ=environ))
         hub = _hub_settings(environ)
         if hub is not None:
             report.warnings += hub_client_warnings(hub.clients)

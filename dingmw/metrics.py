@@ -24,25 +24,83 @@ Several processes (gunicorn workers): set `PROMETHEUS_MULTIPROC_DIR` to an empty
 directory before the server starts; every worker then writes its values there and
 `/dingtalk/metrics`, answered by any worker, adds up all of them (prometheus_client's
 multiprocess mode).
+
+Metrics never change a request's outcome: a call site that fails (a missing or full
+`PROMETHEUS_MULTIPROC_DIR`, ...) is logged as a warning (the first time, then at most once
+every `WARN_EVERY` seconds, with how many failed in between) and the request goes on; a
+scrape that cannot be answered is `MetricsUnavailable`.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ParamSpec
+
+log = logging.getLogger("dingmw")
+P = ParamSpec("P")
 
 MAX_LABEL_VALUES = 64
 OTHER = "other"
 DINGTALK_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+WARN_EVERY = 300.0  # seconds between two warnings about failing metrics
 
 _lock = threading.Lock()
 _metrics: _Metrics | None = None
+
+
+class MetricsUnavailable(Exception):
+    """A scrape cannot be answered; the message says why (no path, no secret)."""
+
+
+class _Warner:
+    """Logs failing metrics at warning: the first failure, then at most one line every
+    `WARN_EVERY` seconds, which says how many failed since the last one."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.last: float | None = None
+        self.missed = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, what: str, exc: BaseException) -> None:
+        with self.lock:
+            now = self.clock()
+            if self.last is not None and now - self.last < WARN_EVERY:
+                self.missed += 1
+                return
+            missed, self.missed, self.last = self.missed, 0, now
+        more = f" ({missed} more failed since the last warning)" if missed else ""
+        log.warning(
+            "dingmw: metrics not recorded (%s): %s: %s; requests go on without them%s",
+            what,
+            type(exc).__name__,
+            exc,
+            more,
+        )
+
+
+warn = _Warner()
+
+
+def _recording(fn: Callable[P, None]) -> Callable[P, None]:
+    """A call site that never raises: a failure is `warn`ed, and the request goes on."""
+
+    @functools.wraps(fn)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            fn(*args, **kwargs)
+        except Exception as exc:  # metrics must never change a request's outcome
+            warn(fn.__name__.lstrip("_"), exc)
+
+    return guarded
 
 
 class _Metrics:
@@ -118,42 +176,50 @@ def enabled() -> bool:
 # --- the call sites ---------------------------------------------------------------------------
 
 
+@_recording
 def login_started(flow: str) -> None:
     if (m := _metrics) is not None:
         m.started.labels(m.bounded("flow", flow)).inc()
 
 
+@_recording
 def login_completed(flow: str) -> None:
     if (m := _metrics) is not None:
         m.completed.labels(m.bounded("flow", flow)).inc()
 
 
+@_recording
 def login_failed(flow: str, reason: str) -> None:
     if (m := _metrics) is not None:
         m.failed.labels(m.bounded("flow", flow), m.bounded("reason", reason)).inc()
 
 
+@_recording
 def app_token_fetched(call: str, ok: bool) -> None:
     if (m := _metrics) is not None:
         m.app_tokens.labels(m.bounded("call", call), "ok" if ok else "error").inc()
 
 
+@_recording
 def hub_grant(grant_type: str, result: str) -> None:
     if (m := _metrics) is not None:
         kind = grant_type if grant_type in ("authorization_code", "refresh_token") else OTHER
         m.grants.labels(kind, m.bounded("result", result)).inc()
 
 
+@_recording
 def session_revoked(scope: str) -> None:
     if (m := _metrics) is not None:
         m.revoked.labels(m.bounded("scope", scope)).inc()
 
 
+@_recording
 def dingtalk_observed(call: str, outcome: str, seconds: float) -> None:
     if (m := _metrics) is not None:
         m.dingtalk.labels(m.bounded("call", call), outcome).observe(seconds)
 
 
+@_recording
 def dingtalk_refused(call: str, code: str) -> None:
     """A DingTalk answer with an error code: oapi answers those with HTTP 200, which the
     duration histogram's `outcome` counts as `ok`."""
@@ -173,9 +239,14 @@ def store_operation(operation: str) -> Iterator[None]:
         yield
         outcome = "ok"
     finally:
-        m.store.labels(operation, outcome).observe(time.perf_counter() - started)
-        if outcome == "error":
-            m.store_errors.labels(operation).inc()
+        _store_observed(m, operation, outcome, time.perf_counter() - started)
+
+
+@_recording
+def _store_observed(m: _Metrics, operation: str, outcome: str, seconds: float) -> None:
+    m.store.labels(operation, outcome).observe(seconds)
+    if outcome == "error":
+        m.store_errors.labels(operation).inc()
 
 
 # --- exposition -------------------------------------------------------------------------------
@@ -187,14 +258,45 @@ def multiprocess() -> bool:
 
 def exposition() -> tuple[bytes, str]:
     """The text a scrape gets, and its content type: every process's values in multiprocess
-    mode (`PROMETHEUS_MULTIPROC_DIR`), else this process's registry."""
+    mode (`PROMETHEUS_MULTIPROC_DIR`), else this process's registry. `MetricsUnavailable`
+    when they cannot be read (the reason is logged, see `warn`)."""
+    try:
+        return _exposition()
+    except MetricsUnavailable as exc:
+        warn("exposition", exc)
+        raise
+    except Exception as exc:
+        warn("exposition", exc)
+        raise MetricsUnavailable(
+            f"they could not be collected ({type(exc).__name__}; see the server log)"
+        ) from exc
+
+
+def _exposition() -> tuple[bytes, str]:
     from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry
     from prometheus_client import generate_latest as generate
 
     registry: Any = REGISTRY
     if multiprocess():
+        directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        if not os.path.isdir(directory):
+            raise MetricsUnavailable("PROMETHEUS_MULTIPROC_DIR is not an existing directory")
         from prometheus_client.multiprocess import MultiProcessCollector
 
         registry = CollectorRegistry()
-        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
     return generate(registry), CONTENT_TYPE_LATEST
+
+
+def multiprocess_dir_problem(environ: Mapping[str, str] | None = None) -> str | None:
+    """What is wrong with `PROMETHEUS_MULTIPROC_DIR` (set, but not an existing directory
+    this process may write to), or None."""
+    env = os.environ if environ is None else environ
+    directory = env.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return None
+    if not os.path.isdir(directory):
+        return "is not an existing directory"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return "is a directory this process cannot write to"
+    return None

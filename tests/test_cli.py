@@ -461,9 +461,18 @@ def test_check_live_with_redis_down(
 
 PRODUCTION = {
     "DINGMW_BASE_URL": "https://intra.example.com",
-    "DINGMW_STORE_URL": "redis://redis.internal:6379/0",
+    "DINGMW_STORE_URL": f"redis://:{REDIS_PASSWORD}@redis.internal:6379/0",
     "DINGMW_ALLOWED_CORP_IDS": "dingcorp",
 }
+METRICS_TOKEN = "metrics-token-never-printed-0123"
+HUB_SITE = {"DINGMW_FLOW": "hub", "DINGMW_HUB_URL": "https://sso.example.com"}
+
+
+@pytest.fixture
+def multiproc_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "prometheus"
+    directory.mkdir()
+    return directory
 
 
 def test_check_deploy_is_quiet_for_a_production_setup(
@@ -489,6 +498,35 @@ def test_check_deploy_is_quiet_for_a_production_setup(
         ({"DINGMW_SECRET_KEY": "ab" * 40}, "DINGMW_SECRET_KEY: key 1 holds less"),
         ({"DINGMW_SECRET_KEY": "0123456789abcdef" * 4}, "DINGMW_SECRET_KEY: key 1 holds less"),
         ({"DINGMW_ALLOWED_CORP_IDS": None}, "no allow-list"),
+        (
+            {"DINGMW_STORE_URL": "redis://redis.internal:6379/0"},
+            "DINGMW_STORE_URL: Redis at redis.internal has no password",
+        ),
+        (
+            {"DINGMW_STORE_URL": "redis://dingmw@10.0.0.5/0"},
+            "DINGMW_STORE_URL: Redis at 10.0.0.5 has no password",
+        ),
+        (
+            {"DINGMW_STORE_URL": "redis+sentinel://127.0.0.1:26379,s2.internal:26379/mymaster"},
+            "DINGMW_STORE_URL: Redis at s2.internal has no password",
+        ),
+        (
+            {"DINGMW_STORE_URL": "redis+cluster://[fd00::5]:7000"},
+            "DINGMW_STORE_URL: Redis at [fd00::5] has no password",
+        ),
+        ({**HUB_SITE, "DINGMW_HUB_URL": "http://sso.example.com"}, "DINGMW_HUB_URL uses http"),
+        ({"DINGMW_OAPI_URL": "http://127.0.0.1:8001"}, "DINGMW_OAPI_URL uses http"),
+        ({"DINGMW_API_URL": "http://127.0.0.1:8001"}, "DINGMW_API_URL uses http"),
+        ({"DINGMW_LOGIN_URL": "http://127.0.0.1:8001"}, "DINGMW_LOGIN_URL uses http"),
+        ({"DINGMW_METRICS": "1"}, "DINGMW_METRICS=1 without DINGMW_METRICS_TOKEN"),
+        (
+            {
+                "DINGMW_METRICS": "1",
+                "DINGMW_METRICS_TOKEN": METRICS_TOKEN,
+                "PROMETHEUS_MULTIPROC_DIR": "/no/such/dingmw-metrics",
+            },
+            "PROMETHEUS_MULTIPROC_DIR is not an existing directory",
+        ),
     ],
 )
 def test_check_deploy_warnings(
@@ -511,6 +549,71 @@ def test_check_deploy_warnings(
     assert "configuration OK, 1 deployment warning(s)" in out
     assert run_check(capsys, "--deploy", "--workers", "4", "--strict")[0] == 1
     assert_no_secret(out, err)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param({"DINGMW_STORE_URL": "redis://localhost:6379/0"}, id="localhost"),
+        pytest.param({"DINGMW_STORE_URL": "redis://127.0.0.2/0"}, id="127.0.0.2"),
+        pytest.param({"DINGMW_STORE_URL": "redis://[::1]:6379/0"}, id="::1"),
+        pytest.param({"DINGMW_STORE_URL": "rediss://redis.internal:6380/0"}, id="rediss"),
+        pytest.param({"DINGMW_STORE_URL": "unix:///run/redis/redis.sock?db=0"}, id="unix"),
+        pytest.param(
+            {"DINGMW_STORE_URL": f"unix:///run/redis.sock?db=0&password={REDIS_PASSWORD}"},
+            id="unix-password",
+        ),
+        pytest.param(
+            {"DINGMW_STORE_URL": f"redis+cluster://:{REDIS_PASSWORD}@10.0.0.5:7000"},
+            id="cluster-password",
+        ),
+        pytest.param({**HUB_SITE}, id="hub-https"),
+        pytest.param(
+            {**HUB_SITE, "DINGMW_OAPI_URL": "http://127.0.0.1:8001"},
+            id="hub-site-uses-no-dingtalk-endpoint",
+        ),
+        pytest.param({"DINGMW_METRICS": "1", "DINGMW_METRICS_TOKEN": METRICS_TOKEN}, id="metrics"),
+        pytest.param(
+            {"DINGMW_METRICS": "1", "DINGMW_METRICS_TOKEN": METRICS_TOKEN, "multiproc": ""},
+            id="metrics-multiproc",
+        ),
+        pytest.param({"PROMETHEUS_MULTIPROC_DIR": "/no/such/dir"}, id="multiproc-metrics-off"),
+    ],
+)
+def test_check_deploy_accepts_safe_settings(
+    changes: dict[str, str | None],
+    multiproc_dir: Path,
+    env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    good_env(env, **PRODUCTION)
+    for name, value in changes.items():
+        if name == "multiproc":
+            env.setenv("PROMETHEUS_MULTIPROC_DIR", str(multiproc_dir))
+        elif value is None:
+            env.delenv(name)
+        else:
+            env.setenv(name, value)
+    code, out, err = run_check(capsys, "--deploy", "--workers", "4", "--strict")
+    assert (code, err) == (0, ""), err
+    assert "configuration OK, 0 deployment warning(s)" in out
+    assert_no_secret(out, err)
+
+
+def test_check_deploy_warns_of_an_unwritable_multiproc_dir(
+    multiproc_dir: Path, env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good_env(env, **PRODUCTION, DINGMW_METRICS="1", DINGMW_METRICS_TOKEN=METRICS_TOKEN)
+    env.setenv("PROMETHEUS_MULTIPROC_DIR", str(multiproc_dir))
+    env.setattr(os, "access", lambda path, mode: False)  # as a user who may not write there
+    code, out, err = run_check(capsys, "--deploy", "--workers", "4")
+    assert code == 0
+    assert "configuration OK, 1 deployment warning(s)" in out
+    assert err == (
+        "dingmw check: warning: PROMETHEUS_MULTIPROC_DIR is a directory this process cannot "
+        "write to: with DINGMW_METRICS=1 no value is recorded; create it, empty and writable by "
+        "every worker, before the server starts\n"
+    )
 
 
 @pytest.mark.parametrize(
