@@ -590,7 +590,7 @@ class Settings:
         rule=_long_enough_token,
         default_doc="none: `/dingtalk/metrics` is open",
         help="When set, `/dingtalk/metrics` answers only `Authorization: Bearer <token>` (at "
-        "least 16 characters); anything else gets `401`",
+        "least 16 characters; the scheme in any case); anything else gets `401`",
     )
     log_format: LogFormat = setting(
         env="DINGMW_LOG_FORMAT",
