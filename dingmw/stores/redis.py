@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
+import re
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
@@ -63,6 +64,9 @@ READ_TIMEOUT = 2.0
 T = TypeVar("T")
 Failure = RedisError | RedisClusterException
 FAILURES = (RedisError, RedisClusterException)
+# A sentinel that failed, in redis-py's MasterNotFoundError: "<…Connection(…,host=h,port=p,…)>)>)>
+# - network:ConnectionError" (redis-py 8) or "… - TimeoutError('…')" (earlier).
+_SENTINEL_FAILURE = re.compile(r"\bhost=([^,]+),port=(\d+).*? - (?:\w+:)?(\w+)")
 
 
 class RedisURL:
@@ -88,10 +92,27 @@ class RedisURL:
 
     def error(self, command: str, exc: Failure) -> StoreError:
         what = "unreachable" if isinstance(exc, RedisConnectionError) else "failed"
-        message = self.scrub(str(exc)) or "no details"
+        if type(exc).__name__ == "MasterNotFoundError":  # redis.sentinel's or redis.asyncio's
+            message = self._no_master(str(exc))
+        else:
+            message = self.scrub(str(exc)) or "no details"
         return StoreError(
             f"Redis {command} {what} at {self.location}: {type(exc).__name__}: {message}"
         )
+
+    def _no_master(self, text: str) -> str:
+        """redis-py's long MasterNotFoundError (every sentinel client's repr) in short: the
+        service, and what each sentinel asked did (when redis-py's text says it)."""
+        failed = {(h, int(p)): error for h, p, error in _SENTINEL_FAILURE.findall(text)}
+        readable = bool(failed) or " : " not in text  # else: redis-py wrote something new
+        asked = []
+        for host, port in self.parsed.nodes:
+            where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            if readable:
+                where += f" ({failed.get((host, port), 'no such master')})"
+            asked.append(where)
+        service = self.parsed.service
+        return f"no sentinel named a master for {service!r} (asked {', '.join(asked)})"
 
     def build(self, factory: Callable[[], T]) -> T:
         """`factory()`, with an invalid URL reported as a `ConfigError` without its password."""

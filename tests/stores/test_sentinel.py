@@ -1,5 +1,5 @@
 """The Redis store behind Sentinel, beyond the contract: a master that hangs, sentinels that
-are down or hang."""
+are down or hang, and what the store says when no sentinel names a master."""
 
 from __future__ import annotations
 
@@ -181,3 +181,30 @@ def test_a_hung_sentinel_costs_one_timeout(redis_sentinel: SentinelSetup) -> Non
             return took
 
         assert asyncio.run(discover()) < 2 * TIMEOUT + 1.0
+
+
+# --- no master --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_no_master_found_is_a_short_message_without_secrets(mode: str) -> None:
+    dead = [free_port(), free_port()]
+    url = (
+        f"redis+sentinel://:{HA_PASSWORD}@{HOST}:{dead[0]},{HOST}:{dead[1]}/{SERVICE}/0"
+        f"?sentinel_password=sentinel-{HA_PASSWORD}"
+    )
+    get: Callable[[], object] = (
+        (lambda: RedisStore(url).get("k"))
+        if mode == "sync"
+        else (lambda: asyncio.run(AsyncRedisStore(url).get("k")))
+    )
+    with pytest.raises(StoreError) as caught:
+        get()
+    detail = caught.value.detail
+    assert len(detail) < 300, detail
+    assert HA_PASSWORD not in detail
+    assert f"no sentinel named a master for '{SERVICE}'" in detail
+    for port in dead:
+        assert f"{HOST}:{port} (ConnectionError)" in detail
+    assert "redis.client" not in detail
+    assert "<" not in detail
