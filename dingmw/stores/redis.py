@@ -62,8 +62,10 @@ CONNECT_TIMEOUT = 1.0
 READ_TIMEOUT = 2.0
 
 T = TypeVar("T")
-Failure = RedisError | RedisClusterException
-FAILURES = (RedisError, RedisClusterException)
+# TypeError: what redis-py raises, at the first command, for a connection option its
+# connections do not take (a URL's options are checked when it is read, so only in case).
+Failure = RedisError | RedisClusterException | TypeError
+FAILURES = (RedisError, RedisClusterException, TypeError)
 # A sentinel that failed, in redis-py's MasterNotFoundError: "<…Connection(…,host=h,port=p,…)>)>)>
 # - network:ConnectionError" (redis-py 8) or "… - TimeoutError('…')" (earlier).
 _SENTINEL_FAILURE = re.compile(r"\bhost=([^,]+),port=(\d+).*? - (?:\w+:)?(\w+)")

@@ -1,4 +1,5 @@
-"""`DINGMW_STORE_URL`, read without importing redis: its form, its nodes, and a safe spelling.
+"""`DINGMW_STORE_URL`, read without importing redis: its form, its nodes, and a safe spelling
+(and, when redis is installed, whether redis-py takes a single server's options).
 
     memory://
     redis://[[user]:password@]host[:port][/db]        rediss://… (TLS)    unix:///path?db=0
@@ -8,14 +9,17 @@
     rediss+cluster://…                                  (TLS)
 
 The password of a Sentinel URL is the master's; `?sentinel_password=` is the sentinels'
-own, when they have one. `ParsedStoreURL.location` is the URL without any secret, for
-messages and logs; `secrets` are the strings to scrub from a driver's error text.
+own, when they have one. A single server's options are whatever redis-py's URL takes,
+checked here (when redis is installed) so that a mistyped one is refused at start-up.
+`ParsedStoreURL.location` is the URL without any secret, for messages and logs; `secrets`
+are the strings to scrub from a driver's error text.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+import re
+from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 Kind = Literal["memory", "single", "sentinel", "cluster"]
@@ -92,12 +96,14 @@ def _single(url: str, scheme: str) -> ParsedStoreURL:
         db_text = dict(parse_qsl(parts.query)).get("db", "0")
         if not db_text.isdigit():
             raise BadStoreURL("must have a database number: unix:///path?db=0")
+        _check_redis_options(url, scheme)
         return ParsedStoreURL(url, "single", location=f"unix://{parts.path}", db=int(db_text))
     if not parts.hostname:
         raise BadStoreURL("needs a host: redis://host:port/db")
     db_text = parts.path.strip("/") or "0"
     if not db_text.isdigit():
         raise BadStoreURL("must end with a database number: redis://host:port/0")
+    _check_redis_options(url, scheme)
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     where = f"{host}:{port}" if port else host
     return ParsedStoreURL(
@@ -163,6 +169,36 @@ def _multi(url: str, scheme: str) -> ParsedStoreURL:
         sentinel_password=options.get("sentinel_password") or None,
         location=f"{scheme}://{shown}{suffix}",
     )
+
+
+_KEYWORD = re.compile(r"unexpected keyword argument '(\w+)'")
+_VALUE = re.compile(r"value for '(\w+)'")
+
+
+def _check_redis_options(url: str, scheme: str) -> None:
+    """Refuse the query options redis-py would only trip on at the first command: build its
+    connection pool from `url` and one connection (which connects nothing), sync and async.
+    Without redis installed there is nothing to check (opening the store says so)."""
+    try:
+        import redis.asyncio
+        import redis.connection
+        from redis.exceptions import RedisError
+    except ImportError:
+        return
+    for pool_class in (redis.connection.ConnectionPool, redis.asyncio.ConnectionPool):
+        try:
+            pool: Any = pool_class.from_url(url)
+            pool.connection_class(**pool.connection_kwargs)
+        except TypeError as exc:
+            found = _KEYWORD.search(str(exc))
+            name = f" ({found.group(1)})" if found else ""
+            raise BadStoreURL(f"has an option {scheme}:// does not take{name}") from None
+        except (ValueError, RedisError) as exc:
+            if not url.startswith(f"{scheme}://"):
+                raise BadStoreURL(f"must spell its scheme in lower case: {scheme}://…") from None
+            found = _VALUE.search(str(exc))
+            name = f" ({found.group(1)})" if found else ""
+            raise BadStoreURL(f"has an option whose value is not valid{name}") from None
 
 
 def _node(item: str, default_port: int) -> tuple[str, int]:
