@@ -90,19 +90,26 @@ def _single(url: str, scheme: str) -> ParsedStoreURL:
         port = parts.port
     except ValueError:
         raise BadStoreURL("is not a valid URL (check its brackets and port number)") from None
+    # The database redis-py uses: the first ?db=, else the path's.
+    query_db = next((v for k, v in parse_qsl(parts.query) if k == "db"), None)
     if scheme == "unix":
         if not parts.path:
             raise BadStoreURL("needs the socket's path: unix:///run/redis/redis.sock")
-        db_text = dict(parse_qsl(parts.query)).get("db", "0")
+        db_text = query_db or "0"
         if not db_text.isdigit():
             raise BadStoreURL("must have a database number: unix:///path?db=0")
         _check_redis_options(url, scheme)
-        return ParsedStoreURL(url, "single", location=f"unix://{parts.path}", db=int(db_text))
+        location = f"unix://{parts.path}?db={int(db_text)}"
+        return ParsedStoreURL(url, "single", location=location, db=int(db_text))
     if not parts.hostname:
         raise BadStoreURL("needs a host: redis://host:port/db")
     db_text = parts.path.strip("/") or "0"
     if not db_text.isdigit():
         raise BadStoreURL("must end with a database number: redis://host:port/0")
+    if query_db is not None:
+        if not query_db.isdigit():
+            raise BadStoreURL("has a ?db= that is not a database number")
+        db_text = query_db
     _check_redis_options(url, scheme)
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     where = f"{host}:{port}" if port else host
@@ -112,7 +119,7 @@ def _single(url: str, scheme: str) -> ParsedStoreURL:
         tls=_SINGLE[scheme],
         nodes=((parts.hostname, port or REDIS_PORT),),
         db=int(db_text),
-        location=f"{scheme}://{where}/{db_text}",
+        location=f"{scheme}://{where}/{int(db_text)}",
     )
 
 

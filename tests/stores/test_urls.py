@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import redis
 
 from dingmw import ConfigError, Settings
 from dingmw.checks import describe
@@ -138,3 +139,24 @@ def test_options_redis_py_takes_are_accepted() -> None:
         "unix:///run/redis.sock?db=1&password=pw",
     ):
         parse_store_url(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "db", "location"),
+    [
+        ("redis://127.0.0.1:6379/0?db=5", 5, "redis://127.0.0.1:6379/5"),
+        ("redis://127.0.0.1:6379?db=3&db=4", 3, "redis://127.0.0.1:6379/3"),
+        ("rediss://r.example/02", 2, "rediss://r.example/2"),
+        ("unix:///run/redis.sock?db=1", 1, "unix:///run/redis.sock?db=1"),
+        ("unix:///run/redis.sock", 0, "unix:///run/redis.sock?db=0"),
+    ],
+)
+def test_the_location_shows_the_database_redis_py_uses(url: str, db: int, location: str) -> None:
+    parsed = parse_store_url(url)
+    assert (parsed.db, parsed.location) == (db, location)
+    sync, _ = open_stores(url)
+    assert isinstance(sync, RedisStore)
+    client = sync.client
+    assert isinstance(client, redis.Redis)
+    assert client.connection_pool.connection_kwargs.get("db", 0) == db
+    sync.close()
