@@ -80,13 +80,14 @@ def _connection(
     }
     if parsed.tls:
         options["ssl"] = True
+        options.update(parsed.tls_options)  # the certificates, as the URL gives them
     return options
 
 
 def _sentinel_options(
     parsed: ParsedStoreURL, connection: dict[str, Any], retry: Any
 ) -> dict[str, Any]:
-    """How to reach the sentinels: as the master (timeouts, TLS), with
+    """How to reach the sentinels: as the master (timeouts, TLS and its certificates), with
     the same small retry (redis-py's default would retry ten times, backing off)."""
     options = {**connection, "retry": retry}
     if parsed.sentinel_password:

@@ -9,8 +9,10 @@
     rediss+cluster://…                                  (TLS)
 
 The password of a Sentinel URL is the master's; `?sentinel_password=` is the sentinels'
-own, when they have one. A single server's options are whatever redis-py's URL takes,
-checked here (when redis is installed) so that a mistyped one is refused at start-up.
+own, when they have one. The TLS forms take the options a `rediss://` URL takes for its
+certificates (`?ssl_ca_certs=`, `ssl_cert_reqs`, `ssl_certfile`, `ssl_keyfile`,
+`ssl_check_hostname`); a single server's options are whatever redis-py's URL takes, checked
+here (when redis is installed) so that a mistyped one is refused at start-up.
 `ParsedStoreURL.location` is the URL without any secret, for messages and logs; `secrets`
 are the strings to scrub from a driver's error text.
 """
@@ -38,6 +40,11 @@ _MULTI: dict[str, tuple[Kind, bool]] = {
     "rediss+cluster": ("cluster", True),
 }
 _MULTI_OPTIONS = {"sentinel_password"}
+# The certificate options of a TLS Sentinel or Cluster URL, as redis-py's SSL connections name
+# them, and how to read each value.
+_TRUE, _FALSE = {"1", "true", "yes", "on", "y"}, {"0", "false", "no", "off", "n", ""}
+_CERT_REQS = ("none", "optional", "required")
+TLS_OPTIONS = ("ssl_ca_certs", "ssl_cert_reqs", "ssl_certfile", "ssl_keyfile", "ssl_check_hostname")
 
 
 class BadStoreURL(ValueError):
@@ -56,6 +63,7 @@ class ParsedStoreURL:
     password: str | None = dataclasses.field(default=None, repr=False)
     sentinel_password: str | None = dataclasses.field(default=None, repr=False)
     location: str = ""
+    tls_options: tuple[tuple[str, str | bool], ...] = ()  # a TLS Sentinel's or Cluster's
 
     @property
     def secrets(self) -> list[str]:
@@ -142,12 +150,15 @@ def _multi(url: str, scheme: str) -> ParsedStoreURL:
     if not nodes:
         raise BadStoreURL(f"needs at least one host: {scheme}://host:port,host:port/…")
     options = dict(parse_qsl(query, keep_blank_values=True))
-    unknown = sorted(set(options) - _MULTI_OPTIONS)
+    unknown = sorted(set(options) - _MULTI_OPTIONS - (set(TLS_OPTIONS) if tls else set()))
     if unknown or fragment:
         raise BadStoreURL(
             f"has an option {scheme}:// does not take"
             + (f" ({', '.join(unknown)})" if unknown else " (a #fragment)")
         )
+    tls_options = tuple(
+        (name, _tls_value(name, options[name])) for name in TLS_OPTIONS if name in options
+    )
     segments = [s for s in path.split("/") if s]
     service, db = "", 0
     if kind == "sentinel":
@@ -175,7 +186,22 @@ def _multi(url: str, scheme: str) -> ParsedStoreURL:
         password=password,
         sentinel_password=options.get("sentinel_password") or None,
         location=f"{scheme}://{shown}{suffix}",
+        tls_options=tls_options,
     )
+
+
+def _tls_value(name: str, value: str) -> str | bool:
+    if name == "ssl_check_hostname":
+        if value.lower() not in _TRUE | _FALSE:
+            raise BadStoreURL("has an ssl_check_hostname that is not true or false")
+        return value.lower() in _TRUE
+    if name == "ssl_cert_reqs":
+        if value.lower() not in _CERT_REQS:
+            raise BadStoreURL("has an ssl_cert_reqs that is not none, optional or required")
+        return value.lower()
+    if not value:
+        raise BadStoreURL(f"has an empty {name} (a file's path)")
+    return value
 
 
 _KEYWORD = re.compile(r"unexpected keyword argument '(\w+)'")
