@@ -47,8 +47,9 @@ from typing import Any, TypeVar
 
 import redis.asyncio
 import redis.asyncio.cluster
+import redis.cluster
+from redis.exceptions import ClusterDownError, RedisClusterException, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisClusterException, RedisError
 
 from .. import metrics
 from ..core.effects import StoreGet, StorePut, StoreTake
@@ -161,6 +162,19 @@ def _replies(ops: Sequence[BatchOp], replies: Sequence[Any]) -> list[StoreReply]
     return out
 
 
+def _cluster_ready(replies: Any) -> None:
+    """Raise unless every primary's `CLUSTER INFO` (redis-py's answer: one node's, or a dict
+    of them by node name) says `cluster_state:ok`. A PING alone would pass on the one node
+    redis-py picks by default while another primary is down, or while a restarted cluster
+    still refuses commands."""
+    by_node = {"": replies} if "cluster_state" in replies else replies
+    for node, info in by_node.items():
+        state = info.get("cluster_state") if isinstance(info, dict) else None
+        if state != "ok":
+            where = f" on {node}" if node else ""
+            raise ClusterDownError(f"cluster_state is {state or 'unknown'}{where}")
+
+
 def _close_all(closers: list[Closer]) -> None:
     for close in closers:
         close()
@@ -249,8 +263,19 @@ class RedisStore:
 
     def ping(self, within: float) -> None:
         """PING on a client of its own whose sockets time out after `within` seconds, so a
-        Redis that hangs cannot hold a readiness probe longer than that."""
-        self._call("PING", lambda: self._probe(within).ping())
+        Redis that hangs cannot hold a readiness probe longer than that. A Cluster is asked
+        `CLUSTER INFO` on every primary instead (`_cluster_ready`)."""
+
+        def run() -> None:
+            client = self._probe(within)
+            if isinstance(client, redis.cluster.RedisCluster):
+                _cluster_ready(
+                    client.cluster_info(target_nodes=redis.cluster.RedisCluster.PRIMARIES)
+                )
+            else:
+                client.ping()
+
+        self._call("PING", run)
 
     def _probe(self, within: float) -> SyncClient:
         with self._lock:
@@ -373,9 +398,18 @@ class AsyncRedisStore:
         return _replies(ops, await self._call("PIPELINE", run))
 
     async def ping(self, within: float) -> None:
-        """PING, given up after `within` seconds (a cancelled command drops its connection)."""
+        """PING (a Cluster: `CLUSTER INFO` on every primary), given up after `within` seconds
+        (a cancelled command drops its connection)."""
+
+        async def run(client: AsyncClient) -> None:
+            if isinstance(client, redis.asyncio.cluster.RedisCluster):
+                primaries = redis.asyncio.cluster.RedisCluster.PRIMARIES
+                _cluster_ready(await client.cluster_info(target_nodes=primaries))
+            else:
+                await client.ping()
+
         try:
-            await asyncio.wait_for(self._call("PING", lambda c: c.ping()), within)
+            await asyncio.wait_for(self._call("PING", run), within)
         except TimeoutError:
             raise StoreError(
                 f"Redis PING timed out after {within:g} s at {self.url.location}"
