@@ -22,7 +22,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +72,9 @@ def _client(port: int, password: str | None) -> redis.Redis:
 
 
 class Sentinel:
-    """One `redis-sentinel` process watching `SERVICE`."""
+    """One `redis-sentinel` process watching `SERVICE` (`config`: more lines for its file)."""
 
-    def __init__(self, master_port: int, password: str | None) -> None:
+    def __init__(self, master_port: int, password: str | None, config: Sequence[str] = ()) -> None:
         self.executable = shutil.which("redis-sentinel")
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="dingmw-sentinel-"))
@@ -91,6 +91,7 @@ class Sentinel:
         ]
         if password:
             lines.append(f"sentinel auth-pass {SERVICE} {password}")
+        lines += config
         self.config = self.dir / "sentinel.conf"  # sentinel rewrites it: a file of its own
         self.config.write_text("\n".join(lines) + "\n")
         self.process: subprocess.Popen[bytes] | None = None

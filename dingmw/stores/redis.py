@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
+import re
 import threading
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
@@ -46,8 +47,9 @@ from typing import Any, TypeVar
 
 import redis.asyncio
 import redis.asyncio.cluster
+import redis.cluster
+from redis.exceptions import ClusterDownError, RedisClusterException, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisClusterException, RedisError
 
 from .. import metrics
 from ..core.effects import StoreGet, StorePut, StoreTake
@@ -61,8 +63,13 @@ CONNECT_TIMEOUT = 1.0
 READ_TIMEOUT = 2.0
 
 T = TypeVar("T")
-Failure = RedisError | RedisClusterException
-FAILURES = (RedisError, RedisClusterException)
+# TypeError: what redis-py raises, at the first command, for a connection option its
+# connections do not take (a URL's options are checked when it is read, so only in case).
+Failure = RedisError | RedisClusterException | TypeError
+FAILURES = (RedisError, RedisClusterException, TypeError)
+# A sentinel that failed, in redis-py's MasterNotFoundError: "<…Connection(…,host=h,port=p,…)>)>)>
+# - network:ConnectionError" (redis-py 8) or "… - TimeoutError('…')" (earlier).
+_SENTINEL_FAILURE = re.compile(r"\bhost=([^,]+),port=(\d+).*? - (?:\w+:)?(\w+)")
 
 
 class RedisURL:
@@ -88,10 +95,27 @@ class RedisURL:
 
     def error(self, command: str, exc: Failure) -> StoreError:
         what = "unreachable" if isinstance(exc, RedisConnectionError) else "failed"
-        message = self.scrub(str(exc)) or "no details"
+        if type(exc).__name__ == "MasterNotFoundError":  # redis.sentinel's or redis.asyncio's
+            message = self._no_master(str(exc))
+        else:
+            message = self.scrub(str(exc)) or "no details"
         return StoreError(
             f"Redis {command} {what} at {self.location}: {type(exc).__name__}: {message}"
         )
+
+    def _no_master(self, text: str) -> str:
+        """redis-py's long MasterNotFoundError (every sentinel client's repr) in short: the
+        service, and what each sentinel asked did (when redis-py's text says it)."""
+        failed = {(h, int(p)): error for h, p, error in _SENTINEL_FAILURE.findall(text)}
+        readable = bool(failed) or " : " not in text  # else: redis-py wrote something new
+        asked = []
+        for host, port in self.parsed.nodes:
+            where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            if readable:
+                where += f" ({failed.get((host, port), 'no such master')})"
+            asked.append(where)
+        service = self.parsed.service
+        return f"no sentinel named a master for {service!r} (asked {', '.join(asked)})"
 
     def build(self, factory: Callable[[], T]) -> T:
         """`factory()`, with an invalid URL reported as a `ConfigError` without its password."""
@@ -136,6 +160,19 @@ def _replies(ops: Sequence[BatchOp], replies: Sequence[Any]) -> list[StoreReply]
         else:
             out.append(None)
     return out
+
+
+def _cluster_ready(replies: Any) -> None:
+    """Raise unless every primary's `CLUSTER INFO` (redis-py's answer: one node's, or a dict
+    of them by node name) says `cluster_state:ok`. A PING alone would pass on the one node
+    redis-py picks by default while another primary is down, or while a restarted cluster
+    still refuses commands."""
+    by_node = {"": replies} if "cluster_state" in replies else replies
+    for node, info in by_node.items():
+        state = info.get("cluster_state") if isinstance(info, dict) else None
+        if state != "ok":
+            where = f" on {node}" if node else ""
+            raise ClusterDownError(f"cluster_state is {state or 'unknown'}{where}")
 
 
 def _close_all(closers: list[Closer]) -> None:
@@ -226,8 +263,19 @@ class RedisStore:
 
     def ping(self, within: float) -> None:
         """PING on a client of its own whose sockets time out after `within` seconds, so a
-        Redis that hangs cannot hold a readiness probe longer than that."""
-        self._call("PING", lambda: self._probe(within).ping())
+        Redis that hangs cannot hold a readiness probe longer than that. A Cluster is asked
+        `CLUSTER INFO` on every primary instead (`_cluster_ready`)."""
+
+        def run() -> None:
+            client = self._probe(within)
+            if isinstance(client, redis.cluster.RedisCluster):
+                _cluster_ready(
+                    client.cluster_info(target_nodes=redis.cluster.RedisCluster.PRIMARIES)
+                )
+            else:
+                client.ping()
+
+        self._call("PING", run)
 
     def _probe(self, within: float) -> SyncClient:
         with self._lock:
@@ -350,9 +398,18 @@ class AsyncRedisStore:
         return _replies(ops, await self._call("PIPELINE", run))
 
     async def ping(self, within: float) -> None:
-        """PING, given up after `within` seconds (a cancelled command drops its connection)."""
+        """PING (a Cluster: `CLUSTER INFO` on every primary), given up after `within` seconds
+        (a cancelled command drops its connection)."""
+
+        async def run(client: AsyncClient) -> None:
+            if isinstance(client, redis.asyncio.cluster.RedisCluster):
+                primaries = redis.asyncio.cluster.RedisCluster.PRIMARIES
+                _cluster_ready(await client.cluster_info(target_nodes=primaries))
+            else:
+                await client.ping()
+
         try:
-            await asyncio.wait_for(self._call("PING", lambda c: c.ping()), within)
+            await asyncio.wait_for(self._call("PING", run), within)
         except TimeoutError:
             raise StoreError(
                 f"Redis PING timed out after {within:g} s at {self.url.location}"

@@ -1,4 +1,5 @@
-"""`DINGMW_STORE_URL`, read without importing redis: its form, its nodes, and a safe spelling.
+"""`DINGMW_STORE_URL`, read without importing redis: its form, its nodes, and a safe spelling
+(and, when redis is installed, whether redis-py takes a single server's options).
 
     memory://
     redis://[[user]:password@]host[:port][/db]        rediss://… (TLS)    unix:///path?db=0
@@ -8,14 +9,19 @@
     rediss+cluster://…                                  (TLS)
 
 The password of a Sentinel URL is the master's; `?sentinel_password=` is the sentinels'
-own, when they have one. `ParsedStoreURL.location` is the URL without any secret, for
-messages and logs; `secrets` are the strings to scrub from a driver's error text.
+own, when they have one. The TLS forms take the options a `rediss://` URL takes for its
+certificates (`?ssl_ca_certs=`, `ssl_cert_reqs`, `ssl_certfile`, `ssl_keyfile`,
+`ssl_check_hostname`); a single server's options are whatever redis-py's URL takes, checked
+here (when redis is installed) so that a mistyped one is refused at start-up.
+`ParsedStoreURL.location` is the URL without any secret, for messages and logs; `secrets`
+are the strings to scrub from a driver's error text.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+import re
+from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 Kind = Literal["memory", "single", "sentinel", "cluster"]
@@ -34,6 +40,11 @@ _MULTI: dict[str, tuple[Kind, bool]] = {
     "rediss+cluster": ("cluster", True),
 }
 _MULTI_OPTIONS = {"sentinel_password"}
+# The certificate options of a TLS Sentinel or Cluster URL, as redis-py's SSL connections name
+# them, and how to read each value.
+_TRUE, _FALSE = {"1", "true", "yes", "on", "y"}, {"0", "false", "no", "off", "n", ""}
+_CERT_REQS = ("none", "optional", "required")
+TLS_OPTIONS = ("ssl_ca_certs", "ssl_cert_reqs", "ssl_certfile", "ssl_keyfile", "ssl_check_hostname")
 
 
 class BadStoreURL(ValueError):
@@ -52,6 +63,7 @@ class ParsedStoreURL:
     password: str | None = dataclasses.field(default=None, repr=False)
     sentinel_password: str | None = dataclasses.field(default=None, repr=False)
     location: str = ""
+    tls_options: tuple[tuple[str, str | bool], ...] = ()  # a TLS Sentinel's or Cluster's
 
     @property
     def secrets(self) -> list[str]:
@@ -86,18 +98,27 @@ def _single(url: str, scheme: str) -> ParsedStoreURL:
         port = parts.port
     except ValueError:
         raise BadStoreURL("is not a valid URL (check its brackets and port number)") from None
+    # The database redis-py uses: the first ?db=, else the path's.
+    query_db = next((v for k, v in parse_qsl(parts.query) if k == "db"), None)
     if scheme == "unix":
         if not parts.path:
             raise BadStoreURL("needs the socket's path: unix:///run/redis/redis.sock")
-        db_text = dict(parse_qsl(parts.query)).get("db", "0")
+        db_text = query_db or "0"
         if not db_text.isdigit():
             raise BadStoreURL("must have a database number: unix:///path?db=0")
-        return ParsedStoreURL(url, "single", location=f"unix://{parts.path}", db=int(db_text))
+        _check_redis_options(url, scheme)
+        location = f"unix://{parts.path}?db={int(db_text)}"
+        return ParsedStoreURL(url, "single", location=location, db=int(db_text))
     if not parts.hostname:
         raise BadStoreURL("needs a host: redis://host:port/db")
     db_text = parts.path.strip("/") or "0"
     if not db_text.isdigit():
         raise BadStoreURL("must end with a database number: redis://host:port/0")
+    if query_db is not None:
+        if not query_db.isdigit():
+            raise BadStoreURL("has a ?db= that is not a database number")
+        db_text = query_db
+    _check_redis_options(url, scheme)
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     where = f"{host}:{port}" if port else host
     return ParsedStoreURL(
@@ -106,7 +127,7 @@ def _single(url: str, scheme: str) -> ParsedStoreURL:
         tls=_SINGLE[scheme],
         nodes=((parts.hostname, port or REDIS_PORT),),
         db=int(db_text),
-        location=f"{scheme}://{where}/{db_text}",
+        location=f"{scheme}://{where}/{int(db_text)}",
     )
 
 
@@ -129,12 +150,15 @@ def _multi(url: str, scheme: str) -> ParsedStoreURL:
     if not nodes:
         raise BadStoreURL(f"needs at least one host: {scheme}://host:port,host:port/…")
     options = dict(parse_qsl(query, keep_blank_values=True))
-    unknown = sorted(set(options) - _MULTI_OPTIONS)
+    unknown = sorted(set(options) - _MULTI_OPTIONS - (set(TLS_OPTIONS) if tls else set()))
     if unknown or fragment:
         raise BadStoreURL(
             f"has an option {scheme}:// does not take"
             + (f" ({', '.join(unknown)})" if unknown else " (a #fragment)")
         )
+    tls_options = tuple(
+        (name, _tls_value(name, options[name])) for name in TLS_OPTIONS if name in options
+    )
     segments = [s for s in path.split("/") if s]
     service, db = "", 0
     if kind == "sentinel":
@@ -162,7 +186,52 @@ def _multi(url: str, scheme: str) -> ParsedStoreURL:
         password=password,
         sentinel_password=options.get("sentinel_password") or None,
         location=f"{scheme}://{shown}{suffix}",
+        tls_options=tls_options,
     )
+
+
+def _tls_value(name: str, value: str) -> str | bool:
+    if name == "ssl_check_hostname":
+        if value.lower() not in _TRUE | _FALSE:
+            raise BadStoreURL("has an ssl_check_hostname that is not true or false")
+        return value.lower() in _TRUE
+    if name == "ssl_cert_reqs":
+        if value.lower() not in _CERT_REQS:
+            raise BadStoreURL("has an ssl_cert_reqs that is not none, optional or required")
+        return value.lower()
+    if not value:
+        raise BadStoreURL(f"has an empty {name} (a file's path)")
+    return value
+
+
+_KEYWORD = re.compile(r"unexpected keyword argument '(\w+)'")
+_VALUE = re.compile(r"value for '(\w+)'")
+
+
+def _check_redis_options(url: str, scheme: str) -> None:
+    """Refuse the query options redis-py would only trip on at the first command: build its
+    connection pool from `url` and one connection (which connects nothing), sync and async.
+    Without redis installed there is nothing to check (opening the store says so)."""
+    try:
+        import redis.asyncio
+        import redis.connection
+        from redis.exceptions import RedisError
+    except ImportError:
+        return
+    for pool_class in (redis.connection.ConnectionPool, redis.asyncio.ConnectionPool):
+        try:
+            pool: Any = pool_class.from_url(url)
+            pool.connection_class(**pool.connection_kwargs)
+        except TypeError as exc:
+            found = _KEYWORD.search(str(exc))
+            name = f" ({found.group(1)})" if found else ""
+            raise BadStoreURL(f"has an option {scheme}:// does not take{name}") from None
+        except (ValueError, RedisError) as exc:
+            if not url.startswith(f"{scheme}://"):
+                raise BadStoreURL(f"must spell its scheme in lower case: {scheme}://…") from None
+            found = _VALUE.search(str(exc))
+            name = f" ({found.group(1)})" if found else ""
+            raise BadStoreURL(f"has an option whose value is not valid{name}") from None
 
 
 def _node(item: str, default_port: int) -> tuple[str, int]:

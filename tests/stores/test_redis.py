@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import redis
+import redis.asyncio
 
 from dingmw.errors import ConfigError, StoreError
 from dingmw.stores import open_stores
@@ -274,3 +275,22 @@ async def test_aclose_closes_this_loops_client(redis_server: RedisServer) -> Non
     await store.aclose()
     assert not store._clients
     assert await store.take("k") == "v"  # a new client, on demand
+
+
+async def test_an_option_redis_py_trips_on_is_a_store_error(redis_server: RedisServer) -> None:
+    """Should an option get past the URL check, redis-py's TypeError is the clean 503."""
+    sync, aio = open_stores(redis_server.url)
+    assert isinstance(sync, RedisStore)
+    assert isinstance(aio, AsyncRedisStore)
+    client = sync.client
+    assert isinstance(client, redis.Redis)
+    client.connection_pool.connection_kwargs["no_such_option"] = "1"
+    with pytest.raises(StoreError, match="TypeError"):
+        sync.get("k")
+    async_client = await aio.client()
+    assert isinstance(async_client, redis.asyncio.Redis)
+    async_client.connection_pool.connection_kwargs["no_such_option"] = "1"
+    with pytest.raises(StoreError, match="TypeError"):
+        await aio.get("k")
+    sync.close()
+    await aio.aclose()

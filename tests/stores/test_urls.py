@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import redis
 
 from dingmw import ConfigError, Settings
 from dingmw.checks import describe
@@ -94,3 +95,68 @@ def test_settings_take_ha_urls_and_never_show_their_password() -> None:
     assert "redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/mymaster/0" in shown
     assert PASSWORD not in shown
     assert SENTINEL_PASSWORD not in shown
+
+
+@pytest.mark.parametrize(
+    ("url", "option"),
+    [
+        (f"redis://:{PASSWORD}@127.0.0.1:6379/0?foo=bar", "redis:// does not take (foo)"),
+        (
+            f"redis://:{PASSWORD}@127.0.0.1:6379/0?ssl_cert_reqs=required",
+            "redis:// does not take (ssl_cert_reqs)",
+        ),
+        (f"rediss://:{PASSWORD}@127.0.0.1:6379/0?sslcert=x", "rediss:// does not take (sslcert)"),
+        (f"unix:///run/redis.sock?password={PASSWORD}&foo=1", "unix:// does not take (foo)"),
+        (
+            f"redis://:{PASSWORD}@127.0.0.1:6379/0?socket_timeout=soon",
+            "whose value is not valid (socket_timeout)",
+        ),
+    ],
+)
+def test_options_redis_py_does_not_take_are_refused_when_read(url: str, option: str) -> None:
+    """Not at the first request, as a TypeError (a 500) on every one."""
+    with pytest.raises(BadStoreURL, match=re.escape(option)):
+        parse_store_url(url)
+    env = {
+        "DINGMW_APP_KEY": "k",
+        "DINGMW_APP_SECRET": "app-secret-0123456789",
+        "DINGMW_SECRET_KEY": "signing-key-0123456789-0123456789-abc",
+        "DINGMW_STORE_URL": url,
+    }
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    assert "DINGMW_STORE_URL" in str(caught.value)
+    assert option in str(caught.value)
+    assert PASSWORD not in str(caught.value)
+    with pytest.raises(ConfigError, match=re.escape(option)):
+        open_stores(url)
+
+
+def test_options_redis_py_takes_are_accepted() -> None:
+    for url in (
+        "redis://127.0.0.1:6379/0?socket_keepalive=true&client_name=web",
+        "rediss://127.0.0.1:6379/0?ssl_cert_reqs=required&ssl_ca_certs=/etc/ca.pem",
+        "unix:///run/redis.sock?db=1&password=pw",
+    ):
+        parse_store_url(url)
+
+
+@pytest.mark.parametrize(
+    ("url", "db", "location"),
+    [
+        ("redis://127.0.0.1:6379/0?db=5", 5, "redis://127.0.0.1:6379/5"),
+        ("redis://127.0.0.1:6379?db=3&db=4", 3, "redis://127.0.0.1:6379/3"),
+        ("rediss://r.example/02", 2, "rediss://r.example/2"),
+        ("unix:///run/redis.sock?db=1", 1, "unix:///run/redis.sock?db=1"),
+        ("unix:///run/redis.sock", 0, "unix:///run/redis.sock?db=0"),
+    ],
+)
+def test_the_location_shows_the_database_redis_py_uses(url: str, db: int, location: str) -> None:
+    parsed = parse_store_url(url)
+    assert (parsed.db, parsed.location) == (db, location)
+    sync, _ = open_stores(url)
+    assert isinstance(sync, RedisStore)
+    client = sync.client
+    assert isinstance(client, redis.Redis)
+    assert client.connection_pool.connection_kwargs.get("db", 0) == db
+    sync.close()
