@@ -164,12 +164,15 @@ def deploy_warnings(
             "your DingTalk app tokens and change what a hub answers; give it a password "
             "(redis://:password@host:port/0)"
         )
-    if s.flow == "hub" and s.hub_url and urlsplit(s.hub_url).scheme == "http":
+    from .providers.registry import login_flow
+
+    remote = login_flow(s.flow).remote(s)
+    if remote is not None and urlsplit(remote).scheme == "http":
         yield (
             "DINGMW_HUB_URL uses http: the site's client secret, the codes and the tokens travel "
             "in clear; serve the hub over https"
         )
-    if s.flow != "hub":  # a hub site talks to its hub only
+    if remote is None:  # a hub site talks to its hub only
         for name, attribute, what in ENDPOINT_SECRETS:
             if urlsplit(getattr(s, attribute)).scheme == "http":
                 yield (

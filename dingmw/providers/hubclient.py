@@ -144,4 +144,5 @@ FLOW = LoginFlow(
     gives_corp=True,  # the hub passes on what it knows (its own enrichment or allow-lists)
     gives_departments=True,
     describe=lambda s: [f"hub: {s.hub_url} (this site is client {s.app_key})"],
+    remote=lambda s: s.hub_url,
 )

@@ -46,6 +46,9 @@ class LoginFlow:
     demo_script: str | None = None
     #: what `dingmw check` says about it
     describe: Callable[[Settings], list[str]] = lambda s: []
+    #: the URL the site's own credentials travel to instead of DingTalk's endpoints (the
+    #: hub's), for `dingmw check --deploy`; None: the flow calls DingTalk itself
+    remote: Callable[[Settings], str | None] = lambda s: None
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
