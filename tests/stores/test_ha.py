@@ -26,6 +26,7 @@ from .test_middleware import session_cookies
 pytestmark = pytest.mark.redis
 
 DEADLINE = 60.0
+LOGIN_TIMEOUT = 30.0  # seconds one login's requests may take while Redis fails over
 
 
 @pytest.fixture
@@ -58,7 +59,13 @@ class Traffic:
             for _ in range(2):
                 app = ASGIMiddleware(asgi_app(), settings, transport=fake.transport())
                 base = self.servers.enter_context(serve_asgi(app))
-                self.clients.append(httpx.Client(base_url=base, follow_redirects=False))
+                # A login during a failover may wait out the store's attempts on each of its
+                # few commands (several seconds on a Cluster, until it has promoted the
+                # replica): httpx's 5 s default would call that an error. A login that hangs
+                # still fails the test (`check`: every thread must have ended).
+                self.clients.append(
+                    httpx.Client(base_url=base, follow_redirects=False, timeout=LOGIN_TIMEOUT)
+                )
         self.results: list[tuple[int, int, bool, str]] = []  # epoch, status, session, body
         self.epoch = 0
         self.errors: list[BaseException] = []
