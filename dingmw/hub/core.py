@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
@@ -88,6 +88,16 @@ def _added(flow: Flow[WebResponse | Forward], headers: Headers) -> Flow[WebRespo
     if isinstance(response, Forward):  # pragma: no cover - the hub's routes never forward
         return response
     return dataclasses.replace(response, headers=(*response.headers, *headers))
+
+
+def _unique(pairs: Iterable[tuple[str, str]]) -> tuple[str | None, dict[str, str]]:
+    """The parameters as a dict, and the first name given twice (None: none was)."""
+    params: dict[str, str] = {}
+    for key, value in pairs:
+        if key in params:
+            return key, params
+        params[key] = value
+    return None, params
 
 
 def with_query(url: str, params: Mapping[str, str]) -> str:
@@ -235,16 +245,14 @@ class HubCore:
             text = req.body.decode("utf-8").strip()
         except UnicodeDecodeError:
             raise GrantError("invalid_request", "the body is not UTF-8") from None
-        pairs = (
-            parse_qsl(text, keep_blank_values=True)
-            if media == FORM
-            else [tuple(map(unquote, part.partition("=")[::2])) for part in text.split("&") if part]
-        )
-        params: dict[str, str] = {}
-        for key, value in pairs:
-            if key in params:  # RFC 6749 §3.2: a parameter must not repeat
-                raise GrantError("invalid_request", f"{key[:40]} is repeated")
-            params[key] = value
+        if media == FORM:
+            pairs = parse_qsl(text, keep_blank_values=True)
+        else:
+            parts = (part.partition("=") for part in text.split("&") if part)
+            pairs = [(unquote(key), unquote(value)) for key, _, value in parts]
+        repeated, params = _unique(pairs)
+        if repeated is not None:  # RFC 6749 §3.2: a parameter must not repeat
+            raise GrantError("invalid_request", f"{repeated[:40]} is repeated")
         return params
 
     # Routes ---------------------------------------------------------------
@@ -280,11 +288,9 @@ class HubCore:
                 raise BadRequestError("bad_request", "the body is not UTF-8") from None
         else:
             text = req.query_string
-        params: dict[str, str] = {}
-        for key, value in parse_qsl(text, keep_blank_values=True):
-            if key in params:
-                raise BadRequestError("bad_request", f"the parameter {key[:40]!r} is repeated")
-            params[key] = value
+        repeated, params = _unique(parse_qsl(text, keep_blank_values=True))
+        if repeated is not None:
+            raise BadRequestError("bad_request", f"the parameter {repeated[:40]!r} is repeated")
         return params
 
     def authorize(self, req: WebRequest) -> HubDecision:

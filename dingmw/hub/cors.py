@@ -16,9 +16,9 @@ client id, a code or a token, never the hub session.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from urllib.parse import urlsplit
 
 from ..core.http import Headers, WebRequest, WebResponse
+from ..core.redirects import origin_of
 from .errors import oauth_error
 from .settings import HubClient
 
@@ -28,17 +28,17 @@ MAX_AGE = "600"
 ALLOWED_HEADERS = "authorization, content-type"
 
 
-def origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
-
-
 class CrossOrigin:
     """Which origins may read which routes, and the headers that say so."""
 
     def __init__(self, clients: Iterable[HubClient]) -> None:
+        # Registered redirect URLs are absolute http(s) URLs (checked at start-up).
         self.origins = frozenset(
-            origin_of(url) for client in clients if client.public for url in client.redirect_urls
+            origin
+            for client in clients
+            if client.public
+            for url in client.redirect_urls
+            if (origin := origin_of(url)) is not None
         )
 
     def allowed(self, req: WebRequest, who: str) -> str | None:
