@@ -157,6 +157,10 @@ class Core:
             audience=self.audience,
             recheck=settings.session_recheck,
         )
+        # The hot path, nothing built: `hit(path, cookie_header)` is `Forward` for a request
+        # to the app that carries a verified session whose re-check is not due, else None
+        # (then `missed`). One function with everything bound (`Sessions.hot`).
+        self.hit: Callable[[str, str], Forward | None] = self.sessions.hot(self.prefix)
         self.states = LoginStates(
             secret_keys=settings.secret_keys,
             cookie_prefix=state_cookie_prefix(settings.cookie_name),
@@ -197,13 +201,6 @@ class Core:
         }
 
     # The entry points -----------------------------------------------------
-
-    def hit(self, path: str, cookie_header: str) -> Forward | None:
-        """The hot path, nothing built: `Forward` for a request to the app that carries
-        a verified session whose re-check is not due, else None (then `quick`)."""
-        if path.startswith(self.prefix) and own_route(path, self.prefix) is not None:
-            return None
-        return self.sessions.cached(cookie_header)
 
     def quick(
         self,
