@@ -135,6 +135,7 @@ class ASGIMiddleware:
         self.settings = settings if settings is not None else Settings.from_env()
         render = renderer(self.settings.templates_dir)
         self.core = Core(self.settings, render=render, clock=clock, cache=VerifiedSessions())
+        self._hit = self.core.hit
         self.effects = AsyncEffects(self.settings, transport=transport, client=client, store=store)
         self.identity_headers = IdentityHeaders(self.settings.strip_headers)
         self.trust_proxy = self.settings.trust_proxy
@@ -162,19 +163,32 @@ class ASGIMiddleware:
             return
         # The hot path, straight through: a verified session in the cache, nothing to strip.
         try:
-            forward = self.core.hit(path, cookie)
+            forward = self._hit(path, cookie)
         except Exception:  # `_decided` asks again, and answers the error
             forward = None
         if forward is not None and not spoofed:
-            identity = forward.identity
-            if identity is not None:
-                scope[IDENTITY_KEY] = identity
-                scope["user"] = DingTalkUser(identity)
-                scope["auth"] = AUTHENTICATED
-                scope[MIDDLEWARE_KEY] = self
+            extra = forward.extra  # a session's scope keys, built on its first request
+            if extra or self._scope_keys(forward):
+                scope.update(extra)
                 await self.app(scope, receive, send)
                 return
         await self._decided(scope, receive, send, forward, cookie, path, spoofed)
+
+    def _scope_keys(self, forward: Forward) -> bool:
+        """Fill a cached session's `forward.extra` with what this middleware adds to the
+        scope: its identity, Starlette's user and credentials, and the middleware."""
+        identity = forward.identity
+        if identity is None:
+            return False
+        forward.extra.update(
+            {
+                IDENTITY_KEY: identity,
+                "user": DingTalkUser(identity),
+                "auth": AUTHENTICATED,
+                MIDDLEWARE_KEY: self,
+            }
+        )
+        return True
 
     def _bad_prefix(self, headers: list[tuple[bytes, bytes]]) -> bool:
         """A trusted `X-Forwarded-Prefix` the core refuses (asked before the fast paths)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from ..identity import Identity
 from .effects import Flow
@@ -12,9 +12,17 @@ from .http import WebResponse
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Forward:
-    """Call the wrapped app; `identity` is None for an anonymous request to a public path."""
+    """Call the wrapped app; `identity` is None for an anonymous request to a public path.
+
+    `extra` is the adapter's to fill: what it adds to the request for this identity,
+    built the first time and reused on every request that carries the same verified
+    session (the hot path's forward is one per cached session, `core.session.Entry`).
+    """
 
     identity: Identity | None
+    extra: dict[str, Any] = dataclasses.field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
