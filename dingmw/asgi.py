@@ -167,28 +167,34 @@ class ASGIMiddleware:
         except Exception:  # `_decided` asks again, and answers the error
             forward = None
         if forward is not None and not spoofed:
-            extra = forward.extra  # a session's scope keys, built on its first request
-            if extra or self._scope_keys(forward):
-                scope.update(extra)
-                await self.app(scope, receive, send)
-                return
+            scope.update(forward.extra or self._scope_keys(forward))
+            await self.app(scope, receive, send)
+            return
         await self._decided(scope, receive, send, forward, cookie, path, spoofed)
 
-    def _scope_keys(self, forward: Forward) -> bool:
-        """Fill a cached session's `forward.extra` with what this middleware adds to the
-        scope: its identity, Starlette's user and credentials, and the middleware."""
+    def _scope_keys(self, forward: Forward) -> dict[str, Any]:
+        """What this middleware adds to the scope of a request it forwards: the identity,
+        Starlette's user and credentials, and the middleware itself.
+
+        For a person, built once and kept in `forward.extra`: a cached session's forward
+        is the same object on every request (`core.session.Entry`), so the hot path adds
+        them with one `scope.update`. An anonymous forward is shared by every middleware
+        in the process, so its keys are built each time."""
         identity = forward.identity
         if identity is None:
-            return False
-        forward.extra.update(
-            {
-                IDENTITY_KEY: identity,
-                "user": DingTalkUser(identity),
-                "auth": AUTHENTICATED,
+            return {
+                IDENTITY_KEY: None,
                 MIDDLEWARE_KEY: self,
+                "user": ANONYMOUS_USER,
+                "auth": ANONYMOUS_AUTH,
             }
-        )
-        return True
+        extra = forward.extra
+        if not extra:
+            extra[IDENTITY_KEY] = identity
+            extra[MIDDLEWARE_KEY] = self
+            extra["user"] = DingTalkUser(identity)
+            extra["auth"] = AUTHENTICATED
+        return extra
 
     def _bad_prefix(self, headers: list[tuple[bytes, bytes]]) -> bool:
         """A trusted `X-Forwarded-Prefix` the core refuses (asked before the fast paths)."""
@@ -224,15 +230,7 @@ class ASGIMiddleware:
         if isinstance(decision, Forward):
             if spoofed:
                 self.identity_headers.strip_scope(scope)
-            identity = decision.identity
-            scope[IDENTITY_KEY] = identity
-            scope[MIDDLEWARE_KEY] = self
-            if identity is None:
-                scope["user"] = ANONYMOUS_USER
-                scope["auth"] = ANONYMOUS_AUTH
-            else:
-                scope["user"] = DingTalkUser(identity)
-                scope["auth"] = AUTHENTICATED
+            scope.update(self._scope_keys(decision))
             await self.app(scope, receive, send)
             return
         if scope["type"] == "websocket":

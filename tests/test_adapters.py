@@ -108,6 +108,36 @@ def test_starlette_sees_the_logged_in_user(
         }
 
 
+def test_each_request_sees_its_own_person_and_middleware(fake: FakeDingTalk) -> None:
+    """The hot path keeps each cached session's scope keys: two people alternating on one
+    middleware, and one person on two middlewares, each get their own, request after
+    request (the first request of a session builds them, the next ones reuse them)."""
+    from dingmw.testing import LISI, login_as
+
+    seen: list[tuple[str, str, object]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        identity = get_identity(scope)
+        assert identity is not None
+        seen.append((identity.unionid, scope["user"].dingtalk.unionid, scope["dingmw.middleware"]))
+        await JSONResponse({})(scope, receive, send)
+
+    settings = make_settings()
+    first = ASGIMiddleware(app, settings, transport=fake.transport())
+    second = ASGIMiddleware(app, settings, transport=fake.transport())
+    cookies = {p.unionid: login_as(first, p).value for p in (ZHANGSAN, LISI)}
+    name = settings.cookie_name
+    one, two = TestClient(first), TestClient(second)
+    for _ in range(3):
+        for unionid, value in cookies.items():
+            assert one.get("/", headers={"cookie": f"{name}={value}"}).status_code == 200
+            assert seen.pop() == (unionid, unionid, first)
+    value = cookies[ZHANGSAN.unionid]
+    for _ in range(2):
+        assert two.get("/", headers={"cookie": f"{name}={value}"}).status_code == 200
+        assert seen.pop() == (ZHANGSAN.unionid, ZHANGSAN.unionid, second)
+
+
 def test_websocket_without_session_is_refused(asgi: tuple[TestClient, list[str]]) -> None:
     client, _ = asgi
     with client, pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect("/ws"):
