@@ -138,6 +138,58 @@ def test_each_request_sees_its_own_person_and_middleware(fake: FakeDingTalk) -> 
         assert seen.pop() == (ZHANGSAN.unionid, ZHANGSAN.unionid, second)
 
 
+def test_the_weight_of_a_cached_session_covers_its_hot_path_keys() -> None:
+    """What the byte bound counts for a cached session (`Entry.size`) covers its memory once
+    the hot path has also built its scope keys (the second request of each session)."""
+    import asyncio
+    import gc
+    import tracemalloc
+
+    from .support import FULL_IDENTITY
+
+    settings = make_settings()
+    issuer = ASGIMiddleware(JSONResponse({}), settings)
+    values = [
+        issuer.core.sessions.issue(FULL_IDENTITY, secure=False).split(";", 1)[0].encode()
+        for _ in range(201)
+    ]
+    middleware = ASGIMiddleware(JSONResponse({}), settings)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        pass
+
+    async def twice(cookie: bytes) -> None:
+        for _ in range(2):
+            scope = {
+                **{"type": "http", "method": "GET", "path": "/", "root_path": ""},
+                **{"query_string": b"", "scheme": "http", "server": ("testserver", 80)},
+                "headers": [(b"host", b"testserver"), (b"cookie", cookie)],
+            }
+            await middleware(scope, receive, send)
+
+    async def run() -> int:
+        await twice(values[0])  # what a first request sets up once, outside the count
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for value in values[1:]:
+                await twice(value)
+            gc.collect()
+            return tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+
+    used = asyncio.run(run())
+    entries = middleware.core.sessions._cache.entries()[1:]
+    assert len(entries) == 200
+    assert all(entry.forward.extra for entry in entries)  # the hot path ran for each
+    assert used <= sum(entry.size for entry in entries)
+
+
 def test_websocket_without_session_is_refused(asgi: tuple[TestClient, list[str]]) -> None:
     client, _ = asgi
     with client, pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect("/ws"):
