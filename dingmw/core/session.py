@@ -146,10 +146,11 @@ class Sessions:
         """The hot path, as one function: `hit(path, cookie_header)`.
 
         `Forward` with the identity of a verified session whose re-check is not
-        due, for a path that does not start with `prefix` (the middleware's own
-        routes, and an app path that merely starts like them, go the long way);
-        else None. Everything it needs is bound once here, so a request costs one
-        Python frame: a `str.partition` or two, one cache read, one clock read.
+        due, for a path that is not `prefix` or below it (the middleware's own
+        routes go the long way; an app path that merely starts like them, such as
+        `/dingtalkx` for `/dingtalk`, does not); else None. Everything it needs is
+        bound once here, so a request costs one Python frame: a `str.partition` or
+        two, one cache read, one clock read.
 
         The cookie's value is read directly when the first `name=` starts the header
         or follows `"; "` and the name occurs nowhere before it (what browsers send);
@@ -163,7 +164,7 @@ class Sessions:
         skip = len(prefix)
 
         def hit(path: str, header: str) -> Forward | None:
-            if path[:skip] == prefix:
+            if path[:skip] == prefix and path[skip : skip + 1] in ("", "/"):
                 return None
             # `partition` and slices rather than `find` and `startswith`: on this path the
             # cost of a call's argument parsing is more than that of the search it makes.

@@ -565,6 +565,8 @@ def test_the_hot_path_reads_the_cookie_as_the_full_parse_does() -> None:
         forward = hit("/", header)
         assert (forward is not None) == (cookie_value(header, NAME) == sealed), header
         assert hit("/dingtalk/me", header) is None
+        assert hit("/dingtalk", header) is None
+        assert hit("/dingtalkx", header) == forward  # an app path that starts like ours
         found += forward is not None
     assert found > 200
 
