@@ -31,6 +31,7 @@ from dingmw import Settings
 SECRET_KEY = "bench-memory-signing-key-0123456789abcdefghij"
 APP_KEY, APP_SECRET = "bench-app", "bench-secret"
 GOAL_MB = 5.0
+WARM_PEOPLE = 100  # the sessions phase warms up with these, cached before its baseline
 SMOKE_LIMIT_MB = 16.0  # the smoke run fails only above this (a leak of KBs per request)
 
 
@@ -46,7 +47,9 @@ def stats(server: common.Server) -> dict[str, Any]:
 
 
 def load(server: common.Server, path: str, cookies: Path | None, count: int, rate: float) -> int:
-    """`count` requests to `path`: wrk runs until they are answered (then idles to its end)."""
+    """`count` requests to `path`: wrk runs until they are answered (then idles to its end),
+    each run taking the cookies up where the previous one stopped, so that each of them is
+    sent `count / len(cookies)` times."""
     sent = 0
     for _ in range(1000):
         if sent >= count:
@@ -58,20 +61,24 @@ def load(server: common.Server, path: str, cookies: Path | None, count: int, rat
             seconds=min(5, math.ceil(1.2 * remaining / max(rate, 1.0))),
             connections=16,
             script="counted.lua",
-            script_args=[str(cookies) if cookies else "-", str(remaining)],
+            script_args=[str(cookies) if cookies else "-", str(remaining), str(sent)],
         )
         sent += result.requests
     return sent
 
 
-def phase(server: common.Server, path: str, cookies: Path | None, count: int) -> dict[str, Any]:
-    # Warm up (and measure the rate, to size wrk's run), then the baseline.
+def phase(
+    server: common.Server, path: str, cookies: Path | None, count: int, warm: Path | None = None
+) -> dict[str, Any]:
+    """Warm up (and measure the rate, to size wrk's run), then the baseline, then `count`
+    requests. The warm-up sends `warm`'s cookies (other people's), so the growth counts every
+    one of `cookies`."""
     rate = common.wrk(
         server.url + path,
         seconds=1,
         connections=16,
         script="counted.lua",
-        script_args=[str(cookies) if cookies else "-", "1000000000"],
+        script_args=[str(warm or cookies or "-"), "1000000000"],
     ).rate
     before = stats(server)
     sent = load(server, path, cookies, count, rate)
@@ -93,9 +100,9 @@ def run(args: Any) -> dict[str, Any]:
     out: Path = args.out
     common.need_wrk()
     settings = Settings(app_key=APP_KEY, app_secret=APP_SECRET, secret_keys=(SECRET_KEY,))
-    cookies = apps.write_cookies(
-        out / "cookies" / "p3_sessions.txt", apps.dingmw_cookies(people, settings)
-    )
+    made = apps.dingmw_cookies(people + WARM_PEOPLE, settings)
+    cookies = apps.write_cookies(out / "cookies" / "p3_sessions.txt", made[:people])
+    warm = apps.write_cookies(out / "cookies" / "p3_warm.txt", made[people:])
 
     def measure(adapter: str) -> dict[str, Any]:
         port = common.free_port()
@@ -106,7 +113,7 @@ def run(args: Any) -> dict[str, Any]:
         with common.serve(adapter, command, port=port, env=app_env()) as server:
             return {
                 "views": phase(server, "/dingtalk/login", None, views),
-                "sessions": phase(server, "/", cookies, 2 * people),
+                "sessions": phase(server, "/", cookies, 2 * people, warm),
             }
 
     results = common.interleaved(["asgi", "wsgi"], rounds, measure)
@@ -151,7 +158,9 @@ def summarise(
         f"Median of {rounds} round(s), a fresh worker each (uvicorn; one gunicorn sync worker). "
         f"Goals: the views grow RSS < {GOAL_MB} MB and leave 0 store entries; the sessions "
         "grow it by about what the verified-session cache holds, which is bounded: 32 MiB of "
-        "verified sessions (least recently used dropped first) and 4 MiB of bad values."
+        "verified sessions (least recently used dropped first) and 4 MiB of bad values. The "
+        f"sessions phase warms up with {WARM_PEOPLE} other people, cached before its baseline "
+        "(so counted in the cache, not in the growth)."
     )
     data = {"results": results, "summary": summary, "views": views, "sessions": people}
     common.report(out, "p3_memory", "P3 memory", {"Memory": f"{note}\n\n{text}"}, data)
