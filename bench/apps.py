@@ -6,6 +6,10 @@ Hot path (P1), each a hello world:
                                               SessionMiddleware plus a login check
     wsgi_bare, wsgi_dingmw, wsgi_sessions     Flask; behind dingmw; Flask's signed-cookie
                                               session plus a login check
+    asgi_floor, wsgi_floor                    the same apps behind the least any middleware
+                                              doing dingmw's job does: it adds dingmw's
+                                              keys (built once) and calls the app, reading
+                                              nothing of the request
 
 Logins and memory (P2, P3), configured by the `DINGMW_*` environment (pointed at the fake
 DingTalk), with a memory store the benchmark can read and empty through two routes of
@@ -47,7 +51,10 @@ from starlette.responses import Response as StarletteResponse
 from starlette.routing import Route
 
 from dingmw import ASGIMiddleware, Identity, Settings, WSGIMiddleware
+from dingmw.asgi import MIDDLEWARE_KEY
 from dingmw.clients import async_clients
+from dingmw.identity import IDENTITY_KEY
+from dingmw.starlette_user import AUTHENTICATED, DingTalkUser
 from dingmw.stores.memory import MemoryStore
 
 if TYPE_CHECKING:
@@ -105,6 +112,27 @@ class LoginRequired:
         await self.app(scope, receive, send)
 
 
+class AsgiFloor:
+    """Adds to every request's scope what dingmw adds for a logged-in person (the identity,
+    Starlette's user and credentials, the middleware), built once, and awaits the app: no
+    cookie read, no header screened. What is left of dingmw's cost below this is the job's."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        identity = person(0)
+        self.keys = {
+            IDENTITY_KEY: identity,
+            MIDDLEWARE_KEY: self,
+            "user": DingTalkUser(identity),
+            "auth": AUTHENTICATED,
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope.update(self.keys)
+        await self.app(scope, receive, send)
+
+
 def asgi_sessions_app() -> ASGIApp:
     return SessionMiddleware(LoginRequired(starlette_hello()), secret_key=SESSION_SECRET)
 
@@ -132,6 +160,22 @@ def flask_sessions() -> Flask:
             return Response("login", status=401)
         return None
 
+    return app
+
+
+def wsgi_floor_app() -> WSGIApplication:
+    """The WSGI floor: what dingmw adds to the environ for a logged-in person, and the call."""
+    app = flask_hello()
+    inner = app.wsgi_app
+    identity = person(0)
+    remote_user = identity.remote_user
+
+    def floor(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        environ[IDENTITY_KEY] = identity
+        environ["REMOTE_USER"] = remote_user
+        return inner(environ, start_response)
+
+    app.wsgi_app = floor  # type: ignore[method-assign]
     return app
 
 
@@ -331,6 +375,8 @@ BUILDERS: dict[str, Callable[[], Any]] = {
     "asgi_bare": starlette_hello,
     "asgi_dingmw": lambda: ASGIMiddleware(starlette_hello(), HOT_SETTINGS),
     "asgi_sessions": asgi_sessions_app,
+    "asgi_floor": lambda: AsgiFloor(starlette_hello()),
+    "wsgi_floor": wsgi_floor_app,
     "wsgi_bare": flask_hello,
     "wsgi_dingmw": wsgi_dingmw_app,
     "wsgi_sessions": flask_sessions,

@@ -1,19 +1,21 @@
 """P1, the hot path: a logged-in request's throughput behind dingmw, as a ratio of the bare app's.
 
-Four servers, each running three hello-world apps on free loopback ports (pinned to CPU 0),
+Four servers, each running four hello-world apps on free loopback ports (pinned to CPU 0),
 loaded by wrk (pinned to CPU 1) with a different logged-in person's cookie on every request,
 cycling through `--sessions` distinct people (10,000 by default):
 
 * ASGI under uvicorn, plain (h11, asyncio) and uvicorn[standard] (httptools, uvloop):
   bare Starlette, behind dingmw, behind Starlette's SessionMiddleware plus a login check;
 * WSGI under gunicorn, one `sync` worker and one `gthread` worker (4 threads):
-  bare Flask, behind dingmw, Flask's signed-cookie session plus a login check.
+  bare Flask, behind dingmw, Flask's signed-cookie session plus a login check;
+* on each, "the floor": the bare app behind a middleware that only adds dingmw's scope (or
+  environ) keys for a person, built once: what any middleware doing this job costs at least.
 
 The bare app receives dingmw's cookies, so it parses the same headers. Every session is seen
 once before the first round (its first verification is not the hot path); then, round after
-round, one server's three variants are loaded at the same moment (a wrk each), sharing the
+round, one server's variants are loaded at the same moment (a wrk each), sharing the
 server CPU: the kernel gives each the same share of it, so their rates compare their CPU cost
-per request, and the machine's drift in speed strikes all three alike. Goal: dingmw ≥ 0.95×
+per request, and the machine's drift in speed strikes all of them alike. Goal: dingmw ≥ 0.95×
 bare on every server.
 Run: `python bench/p1_hot_path.py [--smoke]`.
 """
@@ -56,9 +58,10 @@ STACKS = (
     Stack("gunicorn sync", "wsgi"),
     Stack("gunicorn gthread", "wsgi"),
 )
-APPS = ("bare", "dingmw", "sessions")
+APPS = ("bare", "floor", "dingmw", "sessions")
 LABELS = {
     "bare": "bare app",
+    "floor": "the floor: dingmw's scope keys added, nothing read",
     "dingmw": "dingmw, logged in",
     "sessions": "SessionMiddleware/Flask session + login check",
 }
@@ -82,7 +85,8 @@ def run(args: Any) -> dict[str, Any]:
         )
         for variant in ("asgi_dingmw", "asgi_sessions", "wsgi_sessions")
     }
-    files["asgi_bare"] = files["wsgi_bare"] = files["wsgi_dingmw"] = files["asgi_dingmw"]
+    for same in ("asgi_bare", "wsgi_bare", "wsgi_dingmw", "asgi_floor", "wsgi_floor"):
+        files[same] = files["asgi_dingmw"]
     specs: dict[str, common.Spec] = {}
     for stack in stacks:
         for app in app_names:
@@ -165,9 +169,9 @@ def summarise(
     text = common.table(["server", "variant", "req/s (median, sharing)", "× bare"], rows)
     note = (
         f"{sessions:,} distinct sessions cycling, {rounds} rounds of {seconds} s, a server's "
-        f"variants loaded at the same moment and sharing its CPU (so each rate is about a "
-        f"third of what it would be alone); ratio = median over rounds of (variant ÷ bare "
-        f"in the same round). "
+        f"{len(app_names)} variants loaded at the same moment and sharing its CPU (so each "
+        f"rate is about 1/{len(app_names)} of what it would be alone); ratio = median over "
+        f"rounds of (variant ÷ bare in the same round). "
         f"Goal: dingmw ≥ {GOAL}× bare."
     )
     data = {"rates": rates, "ratios": ratios, "sessions": sessions, "rounds": rounds}
