@@ -32,6 +32,7 @@ from ..errors import LoginError
 from ..identity import Identity
 from .http import cookie_value, set_cookie
 from .outcome import Forward
+from .routes import own_route
 from .signing import Sealer
 
 log = logging.getLogger("dingmw")
@@ -164,7 +165,7 @@ class Sessions:
         skip = len(prefix)
 
         def hit(path: str, header: str) -> Forward | None:
-            if path[:skip] == prefix and path[skip : skip + 1] in ("", "/"):
+            if path[:skip] == prefix and own_route(path, prefix) is not None:
                 return None
             # `partition` and slices rather than `find` and `startswith`: on this path the
             # cost of a call's argument parsing is more than that of the search it makes.
